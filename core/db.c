@@ -1,0 +1,186 @@
+/* libpq access: a lazily opened connection per handle (one handle per thread), statements
+ * prepared on first use, failures mapped to HTTP statuses. User data only ever travels as
+ * parameters; statement texts come from fixed tables. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+
+#define MAX_PREPARED 128
+
+struct core_db {
+    char *conninfo;
+    char *appname;
+    PGconn *conn;
+    const core_stmt *prepared[MAX_PREPARED]; /* prepared on the current connection */
+    int nprepared;
+    char sqlstate[6];
+};
+
+core_db *
+core_db_create(const char *conninfo, const char *application_name)
+{
+    core_db *db = calloc(1, sizeof(*db));
+    if (!db)
+        abort();
+    db->conninfo = strdup(conninfo ? conninfo : "");
+    db->appname = strdup(application_name ? application_name : "mahali");
+    if (!db->conninfo || !db->appname)
+        abort();
+    return db;
+}
+
+void
+core_db_free(core_db *db)
+{
+    if (!db)
+        return;
+    if (db->conn)
+        PQfinish(db->conn);
+    free(db->conninfo);
+    free(db->appname);
+    free(db);
+}
+
+/* Server notices (e.g. "already exists, skipping") are not for the user's terminal. */
+static void
+notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    core_log(CORE_LOG_DEBUG, "postgres: %s", message);
+}
+
+static PGconn *
+connect_now(core_db *db)
+{
+    const char *keys[] = { "dbname", "application_name", "options", "connect_timeout", NULL };
+    const char *vals[] = { db->conninfo, db->appname,
+                           "-c statement_timeout=30000 -c lock_timeout=10000", "10", NULL };
+    /* expand_dbname=1: the conninfo string (URI or key=value) fills in everything else */
+    return PQconnectdbParams(keys, vals, 1);
+}
+
+PGconn *
+core_db_conn(core_db *db, core_err *err)
+{
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+        return db->conn;
+    if (db->conn) {
+        PQreset(db->conn);
+        db->nprepared = 0;
+        if (PQstatus(db->conn) == CONNECTION_OK)
+            return db->conn;
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+    db->conn = connect_now(db);
+    db->nprepared = 0;
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+        core_log(CORE_LOG_ERROR, "database connection failed: %s",
+                 db->conn ? PQerrorMessage(db->conn) : "out of memory");
+        if (db->conn) {
+            PQfinish(db->conn);
+            db->conn = NULL;
+        }
+        return core_err_set(err, 503, CORE_ISSUE_TRANSIENT, "the database is not reachable"),
+               NULL;
+    }
+    PQsetNoticeProcessor(db->conn, notice_to_log, NULL);
+    return db->conn;
+}
+
+const char *
+core_db_sqlstate(const core_db *db)
+{
+    return db->sqlstate;
+}
+
+int
+core_db_err(core_err *err, core_db *db, const PGresult *res, const char *what)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorMessage(res) : (db->conn ? PQerrorMessage(db->conn) : "");
+
+    core_strlcpy(db->sqlstate, state ? state : "", sizeof(db->sqlstate));
+    core_log(CORE_LOG_ERROR, "sql %s failed: %s %s", what ? what : "", state ? state : "-",
+             msg ? msg : "");
+    if (!state) {
+        if (!db->conn || PQstatus(db->conn) != CONNECTION_OK)
+            return core_err_set(err, 503, CORE_ISSUE_TRANSIENT, "the database is not reachable");
+        return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "internal database error");
+    }
+    if (strcmp(state, "23505") == 0)
+        return core_err_set(err, 409, CORE_ISSUE_DUPLICATE, "a resource with this key exists already");
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        return core_err_set(err, 409, CORE_ISSUE_CONFLICT,
+                            "the change conflicted with a concurrent change; retry it");
+    if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0)
+        return core_err_set(err, 503, CORE_ISSUE_TIMEOUT, "the database took too long to answer");
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+        strncmp(state, "53", 2) == 0)
+        return core_err_set(err, 503, CORE_ISSUE_TRANSIENT, "the database is not available");
+    if (strncmp(state, "22", 2) == 0)
+        return core_err_set(err, 400, CORE_ISSUE_VALUE, "a value is out of the accepted range");
+    return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "internal database error");
+}
+
+static int
+is_prepared(core_db *db, const core_stmt *s)
+{
+    for (int i = 0; i < db->nprepared; i++)
+        if (db->prepared[i] == s)
+            return 1;
+    return 0;
+}
+
+PGresult *
+core_db_exec(core_db *db, const core_stmt *stmt, const char *const *params, core_err *err)
+{
+    PGconn *conn;
+    PGresult *res;
+    ExecStatusType st;
+
+    db->sqlstate[0] = '\0';
+    if (!(conn = core_db_conn(db, err)))
+        return NULL;
+    if (!is_prepared(db, stmt)) {
+        res = PQprepare(conn, stmt->name, stmt->sql, stmt->nparams, NULL);
+        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+            core_db_err(err, db, res, stmt->name);
+            PQclear(res);
+            return NULL;
+        }
+        PQclear(res);
+        if (db->nprepared < MAX_PREPARED)
+            db->prepared[db->nprepared++] = stmt;
+    }
+    res = PQexecPrepared(conn, stmt->name, stmt->nparams, params, NULL, NULL, 0);
+    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        core_db_err(err, db, res, stmt->name);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+int
+core_db_run(core_db *db, const char *sql, core_err *err)
+{
+    PGconn *conn;
+    PGresult *res;
+    ExecStatusType st;
+
+    db->sqlstate[0] = '\0';
+    if (!(conn = core_db_conn(db, err)))
+        return -1;
+    res = PQexec(conn, sql);
+    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        core_db_err(err, db, res, "run");
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}

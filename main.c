@@ -1,0 +1,358 @@
+/* mahali: the command-line entry point. Subcommands serve, token, migrate and db share one
+ * way of reaching the database: --database URL (or MAHALI_DATABASE_URL) for an external
+ * PostgreSQL, otherwise the embedded cluster in --data DIR, connected to while another mahali
+ * runs it, or started for the command's own use and stopped afterwards. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "geo/geo.h"
+#include "importers/importers.h"
+#include "web/web.h"
+
+typedef struct opts {
+    const char *listen;
+    const char *data;
+    const char *database;
+    const char *role;
+    const char *name;
+    const char *base_url;
+    int demo;
+    int help;
+} opts;
+
+static void
+usage(FILE *f)
+{
+    fputs("mahali " MAHALI_VERSION " - national registry of health facilities and health workers\n"
+          "\n"
+          "usage: mahali COMMAND [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve [--listen HOST:PORT] [--data DIR] [--database URL] [--demo]\n"
+          "                      serve the FHIR API (default 127.0.0.1:8080, FHIR base /fhir)\n"
+          "  token create --role reader|editor|admin [--name TEXT] [--data DIR | --database URL]\n"
+          "                      create a bearer token; it is printed as the last line\n"
+          "  migrate [--data DIR | --database URL]\n"
+          "                      apply the database migrations\n"
+          "  db start|stop|url|status [--data DIR]\n"
+          "                      manage the embedded PostgreSQL cluster\n"
+          "\n"
+          "options:\n"
+          "  --data DIR          data folder of the embedded database (default: $MAHALI_DATA,\n"
+          "                      else /var/lib/mahali as root, else ~/.local/share/mahali)\n"
+          "  --database URL      use this PostgreSQL (>= 13, PostGIS >= 3) instead\n"
+          "                      (default: $MAHALI_DATABASE_URL)\n"
+          "  --demo              load the Sierra Leone demo data (idempotent)\n"
+          "  --help, --version\n"
+          "\n"
+          "environment: MAHALI_PUBLIC_READ=0 makes every read need a token;\n"
+          "MAHALI_BASE_URL sets the public FHIR base URL; MAHALI_THREADS sets the worker count.\n",
+          f);
+}
+
+static const char *
+default_data_dir(void)
+{
+    static char buf[1024];
+    const char *env = getenv("MAHALI_DATA"), *home = getenv("HOME"), *xdg = getenv("XDG_DATA_HOME");
+    if (env && *env)
+        return env;
+    if (geteuid() == 0)
+        return "/var/lib/mahali";
+    if (xdg && *xdg)
+        snprintf(buf, sizeof(buf), "%s/mahali", xdg);
+    else
+        snprintf(buf, sizeof(buf), "%s/.local/share/mahali", home ? home : ".");
+    return buf;
+}
+
+/* Parse options after the subcommand words. Returns 0, or -1 on an unknown option. */
+static int
+parse_opts(opts *o, int argc, char **argv, int first)
+{
+    memset(o, 0, sizeof(*o));
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        const char **target = NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            o->help = 1;
+            continue;
+        }
+        if (strcmp(a, "--demo") == 0) {
+            o->demo = 1;
+            continue;
+        }
+        if (strcmp(a, "--listen") == 0)
+            target = &o->listen;
+        else if (strcmp(a, "--data") == 0)
+            target = &o->data;
+        else if (strcmp(a, "--database") == 0)
+            target = &o->database;
+        else if (strcmp(a, "--role") == 0)
+            target = &o->role;
+        else if (strcmp(a, "--name") == 0)
+            target = &o->name;
+        else if (strcmp(a, "--base-url") == 0)
+            target = &o->base_url;
+        if (!target || i + 1 >= argc) {
+            fprintf(stderr, "mahali: %s \"%s\" (see mahali --help)\n",
+                    target ? "missing value for" : "unknown option", a);
+            return -1;
+        }
+        *target = argv[++i];
+    }
+    if (!o->database)
+        o->database = getenv("MAHALI_DATABASE_URL");
+    if (o->database && !*o->database)
+        o->database = NULL;
+    if (!o->data)
+        o->data = default_data_dir();
+    return 0;
+}
+
+static int
+die(core_err *err)
+{
+    fprintf(stderr, "mahali: %s\n", err->msg);
+    core_err_clear(err);
+    return 1;
+}
+
+/* Reach the database: external URL, or the embedded cluster (started if needed). */
+static int
+open_database(core_cluster *cl, const char **conninfo, const opts *o, int serve, core_err *err)
+{
+    memset(cl, 0, sizeof(*cl));
+    cl->lock_fd = -1;
+    if (o->database) {
+        *conninfo = o->database;
+        return 0;
+    }
+    if (core_cluster_start(cl, o->data, serve, err) < 0)
+        return -1;
+    *conninfo = cl->conninfo;
+    return 0;
+}
+
+static int
+cmd_serve(const opts *o)
+{
+    core_err err = CORE_ERR_INIT;
+    core_cluster cl;
+    const char *conninfo;
+    web_config cfg = WEB_CONFIG_INIT;
+    web_server *srv = NULL;
+    core_db *db;
+    sigset_t set;
+    int sig, rc = 1, migrated;
+    char listen_host[256];
+    const char *env;
+
+    /* block the stop signals in every thread; main waits for them with sigwait */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (open_database(&cl, &conninfo, o, 1, &err) < 0)
+        return die(&err);
+    db = core_db_create(conninfo, "mahali-serve");
+    if ((migrated = core_migrate(db, &err)) < 0) {
+        die(&err);
+        goto done;
+    }
+    if (o->demo) {
+        imp_report rep;
+        if (imp_demo_load(&rep, db, &err) < 0) {
+            die(&err);
+            goto done;
+        }
+        printf("mahali: demo data loaded: %d resources (%d created, %d updated, %d unchanged)\n",
+               rep.total, rep.created, rep.updated, rep.unchanged);
+    }
+    cfg.listen = o->listen ? o->listen : "127.0.0.1:8080";
+    cfg.conninfo = conninfo;
+    cfg.base_url = o->base_url ? o->base_url : getenv("MAHALI_BASE_URL");
+    if ((env = getenv("MAHALI_PUBLIC_READ")) && strcmp(env, "0") == 0)
+        cfg.public_read = 0;
+    if ((env = getenv("MAHALI_THREADS")) && atoi(env) > 0)
+        cfg.num_threads = atoi(env);
+    if (!(srv = web_server_start(&cfg, &err))) {
+        die(&err);
+        goto done;
+    }
+    core_strlcpy(listen_host, cfg.listen, sizeof(listen_host));
+    {
+        char *colon = strrchr(listen_host, ':');
+        if (colon)
+            *colon = '\0';
+        if (!*listen_host || strcmp(listen_host, "0.0.0.0") == 0)
+            core_strlcpy(listen_host, "127.0.0.1", sizeof(listen_host));
+    }
+    printf("mahali: listening on http://%s:%d (FHIR base http://%s:%d/fhir)\n", listen_host,
+           web_server_port(srv), listen_host, web_server_port(srv));
+    fflush(stdout);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    core_log(CORE_LOG_INFO, "signal %d: stopping", sig);
+    rc = 0;
+done:
+    web_server_stop(srv);
+    core_db_free(db);
+    if (core_cluster_stop(&cl) < 0)
+        core_log(CORE_LOG_WARN, "the embedded database did not stop cleanly");
+    return rc;
+}
+
+/* Run fn against the database, starting the embedded cluster for this command if needed. */
+static int
+with_database(const opts *o, int (*fn)(core_db *db, const opts *o, core_err *err))
+{
+    core_err err = CORE_ERR_INIT;
+    core_cluster cl;
+    const char *conninfo;
+    core_db *db;
+    int rc;
+
+    if (open_database(&cl, &conninfo, o, 0, &err) < 0)
+        return die(&err);
+    db = core_db_create(conninfo, "mahali-cli");
+    rc = fn(db, o, &err);
+    core_db_free(db);
+    core_cluster_stop(&cl);
+    return rc < 0 ? die(&err) : 0;
+}
+
+static int
+do_migrate(core_db *db, const opts *o, core_err *err)
+{
+    int n = core_migrate(db, err);
+    (void)o;
+    if (n < 0)
+        return -1;
+    printf("mahali: %d migration%s applied; the schema is current\n", n, n == 1 ? "" : "s");
+    return 0;
+}
+
+static int
+do_token(core_db *db, const opts *o, core_err *err)
+{
+    char token[96];
+    reg_role role = reg_role_parse(o->role);
+    if (role == REG_ROLE_NONE)
+        return core_err_set(err, 400, CORE_ISSUE_VALUE,
+                            "--role must be reader, editor or admin (got \"%s\")",
+                            o->role ? o->role : "");
+    if (core_migrate(db, err) < 0 || reg_token_create(token, db, role, o->name, err) < 0)
+        return -1;
+    printf("token for \"%s\" (role %s); it is shown only once:\n%s\n",
+           o->name ? o->name : reg_role_name(role), reg_role_name(role), token);
+    return 0;
+}
+
+static int
+cmd_db(const char *action, const opts *o)
+{
+    core_err err = CORE_ERR_INIT;
+    core_cluster cl;
+
+    if (strcmp(action, "start") == 0) {
+        if (core_cluster_start(&cl, o->data, 0, &err) < 0)
+            return die(&err);
+        printf("mahali: database running in %s\n%s\n", cl.pgdata, cl.conninfo);
+        return 0;
+    }
+    if (strcmp(action, "stop") == 0) {
+        int running = core_cluster_status(&cl, o->data);
+        if (!running) {
+            printf("mahali: database in %s is not running\n", cl.pgdata);
+            return 0;
+        }
+        cl.owned = 1;
+        if (core_cluster_stop(&cl) < 0) {
+            fprintf(stderr, "mahali: the database in %s did not stop\n", cl.pgdata);
+            return 1;
+        }
+        printf("mahali: database in %s stopped\n", cl.pgdata);
+        return 0;
+    }
+    if (strcmp(action, "url") == 0 || strcmp(action, "status") == 0) {
+        int running = core_cluster_status(&cl, o->data);
+        if (strcmp(action, "status") == 0) {
+            printf("mahali: database in %s is %s\n", cl.pgdata, running ? "running" : "stopped");
+            return running ? 0 : 3;
+        }
+        printf("%s\n", cl.conninfo);
+        return 0;
+    }
+    fprintf(stderr, "mahali: unknown db action \"%s\" (start, stop, url, status)\n", action);
+    return 2;
+}
+
+int
+main(int argc, char **argv)
+{
+    core_err err = CORE_ERR_INIT;
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+    opts o;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!cmd || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(cmd ? stdout : stderr);
+        return cmd ? 0 : 2;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("mahali %s (%s, libpq %d)\n", MAHALI_VERSION, geo_versions(), PQlibVersion());
+        return 0;
+    }
+    if (core_init() < 0 || reg_model_load(&err) < 0) {
+        fprintf(stderr, "mahali: initialisation failed: %s\n", err.msg);
+        return 1;
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        if (parse_opts(&o, argc, argv, 2) < 0)
+            return 2;
+        if (o.help) {
+            usage(stdout);
+            return 0;
+        }
+        return cmd_serve(&o);
+    }
+    if (strcmp(cmd, "migrate") == 0) {
+        if (parse_opts(&o, argc, argv, 2) < 0)
+            return 2;
+        if (o.help) {
+            usage(stdout);
+            return 0;
+        }
+        return with_database(&o, do_migrate);
+    }
+    if (strcmp(cmd, "token") == 0) {
+        int create = argc > 2 && strcmp(argv[2], "create") == 0;
+        if (parse_opts(&o, argc, argv, create ? 3 : 2) < 0)
+            return 2;
+        if (o.help || !create) {
+            usage(o.help ? stdout : stderr);
+            return o.help ? 0 : 2;
+        }
+        return with_database(&o, do_token);
+    }
+    if (strcmp(cmd, "db") == 0) {
+        const char *action = argc > 2 && argv[2][0] != '-' ? argv[2] : NULL;
+        if (parse_opts(&o, argc, argv, action ? 3 : 2) < 0)
+            return 2;
+        if (o.help || !action) {
+            usage(o.help ? stdout : stderr);
+            return o.help ? 0 : 2;
+        }
+        return cmd_db(action, &o);
+    }
+    fprintf(stderr, "mahali: unknown command \"%s\" (see mahali --help)\n", cmd);
+    return 2;
+}

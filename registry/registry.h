@@ -1,0 +1,126 @@
+/* registry: the mCSD resources and their versioned store. Validation, create/read/update/
+ * delete with optimistic locking, history at instance, type and system level, bearer tokens.
+ * Knows nothing of HTTP: web/ and importers/ call these same functions. */
+#ifndef REG_REGISTRY_H
+#define REG_REGISTRY_H
+
+#include "core/db.h"
+#include "registry/validate.h"
+
+/* ---- resource types ----------------------------------------------------------------------- */
+
+typedef enum reg_type {
+    REG_ORGANIZATION,
+    REG_LOCATION,
+    REG_HEALTHCARESERVICE,
+    REG_PRACTITIONER,
+    REG_PRACTITIONERROLE,
+    REG_ENDPOINT,
+    REG_ORGANIZATIONAFFILIATION,
+    REG_NTYPES
+} reg_type;
+
+/** The FHIR name of a stored type ("Location"). */
+const char *reg_type_name(reg_type t);
+/** The stored type called name, or -1 if the registry does not store it. */
+int reg_type_find(const char *name);
+/** 1 for Practitioner and PractitionerRole: health-worker data, never public. */
+int reg_type_is_personal(reg_type t);
+/** 1 if s is a valid FHIR id: [A-Za-z0-9-.]{1,64}. */
+int reg_id_valid(const char *s);
+
+/* ---- writes ---------------------------------------------------------------------------------- */
+
+/* Who is writing, for the audit trail. All borrowed. */
+typedef struct reg_actor {
+    const char *name;        /* token name or user */
+    const char *remote_addr; /* client address, or NULL */
+} reg_actor;
+
+/* The outcome of a write. */
+typedef struct reg_write {
+    json_t *resource;      /* new reference: the stored resource with id and meta (NULL after delete) */
+    char id[65];
+    int version;
+    char last_updated[32]; /* FHIR instant, UTC, milliseconds */
+    int created;           /* 1: a new resource (or a deleted one written again) → 201 */
+    int noop;              /* 1: delete of an already deleted resource */
+} reg_write;
+
+/** Release out->resource and reset out. */
+void reg_write_clear(reg_write *out);
+
+/** Validate res and store it as a new resource with a server-assigned id. res: borrowed; its
+ *  id and meta.versionId/lastUpdated are replaced by the server's. out: filled on success.
+ *  Returns 0, or -1 with err (400/422 validation, 503 database). */
+int reg_create(reg_write *out, core_db *db, reg_type t, json_t *res, const reg_actor *who,
+               core_err *err);
+/** Validate res and store it as the next version of id, creating id if it does not exist
+ *  (update-as-create). The body's id must equal id (400). if_match: expected current version,
+ *  or 0 for none (mismatch → 412). Returns 0 or -1 with err. */
+int reg_update(reg_write *out, core_db *db, reg_type t, const char *id, json_t *res, int if_match,
+               const reg_actor *who, core_err *err);
+/** Soft-delete id: history keeps it, read answers 410. Deleting a deleted resource is a no-op
+ *  (out->noop). 404 if it never existed; 412 on if_match mismatch. */
+int reg_delete(reg_write *out, core_db *db, reg_type t, const char *id, int if_match,
+               const reg_actor *who, core_err *err);
+
+/* ---- reads ----------------------------------------------------------------------------------- */
+
+/** The current version of id. out: new reference. version/last_updated may be NULL.
+ *  Returns 0, or -1 with err (404 not-found, 410 deleted, 503). */
+int reg_read(json_t **out, int *version, char last_updated[32], core_db *db, reg_type t,
+             const char *id, core_err *err);
+/** A given version of id. 404 if there is no such version; 410 if that version is a delete. */
+int reg_vread(json_t **out, char last_updated[32], core_db *db, reg_type t, const char *id,
+              int version, core_err *err);
+
+/* A history query: system level (type -1), type level (id NULL) or instance level. */
+typedef struct reg_history_query {
+    int type;           /* reg_type, or -1 for all types */
+    const char *id;     /* instance, or NULL */
+    const char *since;  /* FHIR instant: versions at or after it; NULL for all */
+    int count;          /* page size, 1..max */
+    long long before;   /* paging cursor: only entries with seq < before; 0 = newest */
+} reg_history_query;
+
+typedef struct reg_history_entry {
+    json_t *resource;      /* new reference, NULL for DELETE */
+    reg_type type;
+    char id[65];
+    int version;
+    char last_updated[32];
+    char method[8];        /* POST, PUT or DELETE */
+    long long seq;
+} reg_history_entry;
+
+/** Entries newest first, at most q->count. Only changes committed below the oldest running
+ *  transaction are shown, so a late commit is never skipped by a client walking the feed.
+ *  *entries: malloc'd array (free with reg_history_free); *next_before: cursor for the next
+ *  page, or 0 when there is none. Returns 0 or -1 with err (400 for a bad since). */
+int reg_history(reg_history_entry **entries, int *n, long long *next_before, core_db *db,
+                const reg_history_query *q, core_err *err);
+void reg_history_free(reg_history_entry *entries, int n);
+
+/* ---- tokens ---------------------------------------------------------------------------------- */
+
+typedef enum reg_role { REG_ROLE_NONE, REG_ROLE_READER, REG_ROLE_EDITOR, REG_ROLE_ADMIN } reg_role;
+
+/** "reader"/"editor"/"admin" → role; REG_ROLE_NONE if unknown. */
+reg_role reg_role_parse(const char *s);
+const char *reg_role_name(reg_role r);
+
+/* The holder of a valid token. */
+typedef struct reg_principal {
+    reg_role role;
+    char name[128];
+} reg_principal;
+
+/** Create a token for role; the token text (shown once; only its hash is stored) goes to
+ *  token_out. Returns 0 or -1 with err. */
+int reg_token_create(char token_out[96], core_db *db, reg_role role, const char *name,
+                     core_err *err);
+/** Look up a presented token. 0 with *out filled, or -1 with err 401 (unknown or revoked). */
+int reg_token_check(reg_principal *out, core_db *db, const char *token, core_err *err);
+
+#endif

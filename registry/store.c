@@ -1,0 +1,433 @@
+/* The versioned store: every write is one call of the SQL function mahali_write (resource,
+ * history and audit in one transaction, optimistic lock on the version); reads come from the
+ * current partition or from history. Contents travel as JSON text; numbers keep their exact
+ * text both ways (jsonb keeps numeric scale, core_json keeps number literals). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/registry.h"
+
+static const char *const type_names[REG_NTYPES] = {
+    [REG_ORGANIZATION] = "Organization",
+    [REG_LOCATION] = "Location",
+    [REG_HEALTHCARESERVICE] = "HealthcareService",
+    [REG_PRACTITIONER] = "Practitioner",
+    [REG_PRACTITIONERROLE] = "PractitionerRole",
+    [REG_ENDPOINT] = "Endpoint",
+    [REG_ORGANIZATIONAFFILIATION] = "OrganizationAffiliation",
+};
+
+const char *
+reg_type_name(reg_type t)
+{
+    return (unsigned)t < REG_NTYPES ? type_names[t] : "";
+}
+
+int
+reg_type_find(const char *name)
+{
+    for (int i = 0; i < REG_NTYPES; i++)
+        if (strcmp(type_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int
+reg_type_is_personal(reg_type t)
+{
+    return t == REG_PRACTITIONER || t == REG_PRACTITIONERROLE;
+}
+
+int
+reg_id_valid(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.'))
+            return 0;
+    }
+    return n >= 1 && n <= 64;
+}
+
+void
+reg_write_clear(reg_write *out)
+{
+    json_decref(out->resource);
+    memset(out, 0, sizeof(*out));
+}
+
+static const core_stmt ST_WRITE = {
+    "reg_write",
+    "SELECT o_version, o_instant, o_created, o_noop FROM mahali_write($1, $2, $3, $4::jsonb, "
+    "$5::integer, $6, $7)",
+    7
+};
+static const core_stmt ST_READ = {
+    "reg_read",
+    "SELECT version, to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+    " deleted, content::text FROM resource WHERE rtype = $1 AND id = $2",
+    2
+};
+static const core_stmt ST_VREAD = {
+    "reg_vread",
+    "SELECT method, to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+    " content::text FROM resource_history WHERE rtype = $1 AND id = $2 AND version = $3",
+    3
+};
+
+#define HISTORY_COLS                                                                              \
+    "SELECT seq, rtype, id, version,"                                                             \
+    " to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), method,"     \
+    " content::text FROM resource_history WHERE txid < pg_snapshot_xmin(pg_current_snapshot())"  \
+    " AND ($1::timestamptz IS NULL OR last_updated >= $1::timestamptz)"                          \
+    " AND ($2::bigint = 0 OR seq < $2::bigint)"
+static const core_stmt ST_HISTORY_SYSTEM = {
+    "reg_history_system", HISTORY_COLS " ORDER BY seq DESC LIMIT $3", 3
+};
+static const core_stmt ST_HISTORY_TYPE = {
+    "reg_history_type", HISTORY_COLS " AND rtype = $4 ORDER BY seq DESC LIMIT $3", 4
+};
+static const core_stmt ST_HISTORY_INSTANCE = {
+    "reg_history_instance", HISTORY_COLS " AND rtype = $4 AND id = $5 ORDER BY seq DESC LIMIT $3",
+    5
+};
+
+/* Map the store's own SQLSTATEs (raised by mahali_write) onto err. */
+static int
+store_err(core_err *err, core_db *db, reg_type t, const char *id, int if_match)
+{
+    const char *st = core_db_sqlstate(db);
+    if (strcmp(st, "MH404") == 0)
+        return core_err_set(err, 404, CORE_ISSUE_NOT_FOUND, "%s \"%s\" does not exist",
+                            reg_type_name(t), id);
+    if (strcmp(st, "MH409") == 0)
+        return core_err_set(err, 409, CORE_ISSUE_DUPLICATE, "%s \"%s\" exists already",
+                            reg_type_name(t), id);
+    if (strcmp(st, "MH412") == 0)
+        return core_err_set(err, 412, CORE_ISSUE_CONFLICT,
+                            "%s \"%s\" is not at version %d (If-Match); read it again and retry",
+                            reg_type_name(t), id, if_match);
+    return -1; /* err already set by core_db_exec */
+}
+
+/* Put resourceType, id and meta first, as people expect to read them; jsonb sorts keys. */
+static json_t *
+reorder(json_t *src)
+{
+    static const char *const first[] = { "resourceType", "id", "meta" };
+    json_t *dst = json_object();
+    const char *k;
+    json_t *v;
+
+    if (!dst)
+        return NULL;
+    for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++)
+        if ((v = json_object_get(src, first[i])))
+            json_object_set(dst, first[i], v);
+    json_object_foreach(src, k, v)
+    {
+        if (!json_object_get(dst, k))
+            json_object_set(dst, k, v);
+    }
+    json_decref(src);
+    return dst;
+}
+
+static json_t *
+parse_stored(const char *text, core_err *err)
+{
+    json_t *j = core_json_parse(text, strlen(text), err);
+    if (!j) {
+        core_log(CORE_LOG_ERROR, "stored content does not parse: %s", err->msg);
+        core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "stored content is damaged");
+        return NULL;
+    }
+    return reorder(j);
+}
+
+/* Set id and meta.versionId/lastUpdated in res (the same values mahali_write stored). */
+static void
+stamp(json_t *res, const char *id, int version, const char *instant)
+{
+    json_t *meta = json_object_get(res, "meta");
+    char v[16];
+
+    snprintf(v, sizeof(v), "%d", version);
+    json_object_set_new(res, "id", json_string(id));
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(res, "meta", meta);
+    }
+    json_object_set_new(meta, "versionId", json_string(v));
+    json_object_set_new(meta, "lastUpdated", json_string(instant));
+}
+
+static int
+write_row(reg_write *out, core_db *db, reg_type t, const char *id, const char *mode, json_t *res,
+          int if_match, const reg_actor *who, core_err *err)
+{
+    char ifm[16], *text = NULL;
+    const char *params[7];
+    PGresult *r;
+
+    memset(out, 0, sizeof(*out));
+    core_strlcpy(out->id, id, sizeof(out->id));
+    if (res) {
+        json_t *meta = json_object_get(res, "meta");
+        json_object_set_new(res, "id", json_string(id));
+        /* the server owns versionId and lastUpdated: a client's values are dropped */
+        if (json_is_object(meta)) {
+            json_object_del(meta, "versionId");
+            json_object_del(meta, "lastUpdated");
+        }
+        if (!(text = core_json_dump(res, NULL)))
+            return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
+    }
+    snprintf(ifm, sizeof(ifm), "%d", if_match);
+    params[0] = reg_type_name(t);
+    params[1] = id;
+    params[2] = mode;
+    params[3] = text;
+    params[4] = if_match > 0 ? ifm : NULL;
+    params[5] = who && who->name ? who->name : "system";
+    params[6] = who ? who->remote_addr : NULL;
+    r = core_db_exec(db, &ST_WRITE, params, err);
+    free(text);
+    if (!r)
+        return store_err(err, db, t, id, if_match);
+    out->version = atoi(PQgetvalue(r, 0, 0));
+    core_strlcpy(out->last_updated, PQgetvalue(r, 0, 1), sizeof(out->last_updated));
+    out->created = PQgetvalue(r, 0, 2)[0] == 't';
+    out->noop = PQgetvalue(r, 0, 3)[0] == 't';
+    PQclear(r);
+    if (res) {
+        stamp(res, id, out->version, out->last_updated);
+        out->resource = reorder(json_incref(res));
+    }
+    return 0;
+}
+
+static int
+check_body(json_t *res, reg_type t, core_err *err)
+{
+    if (!json_is_object(res))
+        return core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "the body must be a JSON object");
+    return reg_validate(res, reg_type_name(t), err);
+}
+
+int
+reg_create(reg_write *out, core_db *db, reg_type t, json_t *res, const reg_actor *who,
+           core_err *err)
+{
+    unsigned char b[16];
+    char id[40];
+
+    /* the server assigns the id of a created resource; a client's id is ignored (R4 3.1.0.4) */
+    if (json_is_object(res))
+        json_object_del(res, "id");
+    if (check_body(res, t, err) < 0)
+        return -1;
+    /* a random UUID (version 4) as the id: unguessable, no coordination needed */
+    core_random(b, sizeof(b));
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(id, sizeof(id),
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+    return write_row(out, db, t, id, "create", res, 0, who, err);
+}
+
+int
+reg_update(reg_write *out, core_db *db, reg_type t, const char *id, json_t *res, int if_match,
+           const reg_actor *who, core_err *err)
+{
+    json_t *body_id;
+
+    if (!reg_id_valid(id))
+        return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "id",
+                               "id \"%.64s\" is not valid: use 1 to 64 letters, digits, '-' or '.'",
+                               id);
+    if (check_body(res, t, err) < 0)
+        return -1;
+    body_id = json_object_get(res, "id");
+    if (!body_id)
+        return core_err_set_at(err, 400, CORE_ISSUE_REQUIRED, "id",
+                               "the resource must carry its id (\"%s\") in an update", id);
+    if (!json_is_string(body_id) || strcmp(json_string_value(body_id), id) != 0)
+        return core_err_set_at(err, 400, CORE_ISSUE_INVALID, "id",
+                               "the resource id does not match the id in the URL (\"%s\")", id);
+    return write_row(out, db, t, id, "update", res, if_match, who, err);
+}
+
+int
+reg_delete(reg_write *out, core_db *db, reg_type t, const char *id, int if_match,
+           const reg_actor *who, core_err *err)
+{
+    if (!reg_id_valid(id))
+        return core_err_set(err, 404, CORE_ISSUE_NOT_FOUND, "%s \"%.64s\" does not exist",
+                            reg_type_name(t), id);
+    return write_row(out, db, t, id, "delete", NULL, if_match, who, err);
+}
+
+int
+reg_read(json_t **out, int *version, char last_updated[32], core_db *db, reg_type t,
+         const char *id, core_err *err)
+{
+    const char *params[2] = { reg_type_name(t), id };
+    PGresult *r;
+
+    *out = NULL;
+    if (!reg_id_valid(id))
+        return core_err_set(err, 404, CORE_ISSUE_NOT_FOUND, "%s \"%.64s\" does not exist",
+                            reg_type_name(t), id);
+    if (!(r = core_db_exec(db, &ST_READ, params, err)))
+        return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return core_err_set(err, 404, CORE_ISSUE_NOT_FOUND, "%s \"%s\" does not exist",
+                            reg_type_name(t), id);
+    }
+    if (PQgetvalue(r, 0, 2)[0] == 't') {
+        PQclear(r);
+        return core_err_set(err, 410, CORE_ISSUE_DELETED, "%s \"%s\" was deleted",
+                            reg_type_name(t), id);
+    }
+    if (version)
+        *version = atoi(PQgetvalue(r, 0, 0));
+    if (last_updated)
+        core_strlcpy(last_updated, PQgetvalue(r, 0, 1), 32);
+    *out = parse_stored(PQgetvalue(r, 0, 3), err);
+    PQclear(r);
+    return *out ? 0 : -1;
+}
+
+int
+reg_vread(json_t **out, char last_updated[32], core_db *db, reg_type t, const char *id,
+          int version, core_err *err)
+{
+    char v[16];
+    const char *params[3] = { reg_type_name(t), id, v };
+    PGresult *r;
+
+    *out = NULL;
+    snprintf(v, sizeof(v), "%d", version);
+    if (!reg_id_valid(id) || version < 1)
+        return core_err_set(err, 404, CORE_ISSUE_NOT_FOUND, "%s \"%.64s\" has no version %d",
+                            reg_type_name(t), id, version);
+    if (!(r = core_db_exec(db, &ST_VREAD, params, err)))
+        return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return core_err_set(err, 404, CORE_ISSUE_NOT_FOUND, "%s \"%s\" has no version %d",
+                            reg_type_name(t), id, version);
+    }
+    if (strcmp(PQgetvalue(r, 0, 0), "DELETE") == 0) {
+        PQclear(r);
+        return core_err_set(err, 410, CORE_ISSUE_DELETED, "version %d of %s \"%s\" is a deletion",
+                            version, reg_type_name(t), id);
+    }
+    if (last_updated)
+        core_strlcpy(last_updated, PQgetvalue(r, 0, 1), 32);
+    *out = parse_stored(PQgetvalue(r, 0, 2), err);
+    PQclear(r);
+    return *out ? 0 : -1;
+}
+
+/* A FHIR dateTime/instant as _since accepts: YYYY[-MM[-DD[Thh:mm[:ss[.fff]](Z|±hh:mm)]]]. */
+static int
+since_valid(const char *s)
+{
+    static const char *const shape = "dddd-dd-ddTdd:dd";
+    size_t n = strlen(s), i;
+
+    if (n < 4)
+        return 0;
+    for (i = 0; i < n && shape[i]; i++) {
+        char c = s[i], want = shape[i];
+        if (want == 'd' ? !(c >= '0' && c <= '9') : c != want)
+            break;
+    }
+    if (i == n)
+        return n == 4 || n == 7 || n == 10;
+    if (i < 16)
+        return 0;
+    s += i;
+    if (s[0] == ':' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9')
+        s += 3;
+    if (s[0] == '.') {
+        s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if (strcmp(s, "Z") == 0)
+        return 1;
+    return (s[0] == '+' || s[0] == '-') && strlen(s) == 6 && s[3] == ':';
+}
+
+void
+reg_history_free(reg_history_entry *entries, int n)
+{
+    for (int i = 0; i < n; i++)
+        json_decref(entries[i].resource);
+    free(entries);
+}
+
+int
+reg_history(reg_history_entry **entries, int *n, long long *next_before, core_db *db,
+            const reg_history_query *q, core_err *err)
+{
+    char before[24], limit[16];
+    const char *params[5];
+    const core_stmt *st;
+    PGresult *r;
+    int rows, take;
+    reg_history_entry *e;
+
+    *entries = NULL;
+    *n = 0;
+    *next_before = 0;
+    if (q->since && !since_valid(q->since))
+        return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "_since",
+                               "_since must be an instant such as 2026-01-31T08:00:00Z (got \"%s\")",
+                               q->since);
+    snprintf(before, sizeof(before), "%lld", q->before);
+    snprintf(limit, sizeof(limit), "%d", q->count + 1); /* one more tells whether a next page exists */
+    params[0] = q->since;
+    params[1] = before;
+    params[2] = limit;
+    params[3] = q->type >= 0 ? reg_type_name((reg_type)q->type) : NULL;
+    params[4] = q->id;
+    st = q->type < 0 ? &ST_HISTORY_SYSTEM : q->id ? &ST_HISTORY_INSTANCE : &ST_HISTORY_TYPE;
+    if (!(r = core_db_exec(db, st, params, err)))
+        return -1;
+    rows = PQntuples(r);
+    take = rows > q->count ? q->count : rows;
+    e = calloc((size_t)(take ? take : 1), sizeof(*e));
+    if (!e)
+        abort();
+    for (int i = 0; i < take; i++) {
+        e[i].seq = atoll(PQgetvalue(r, i, 0));
+        e[i].type = (reg_type)reg_type_find(PQgetvalue(r, i, 1));
+        core_strlcpy(e[i].id, PQgetvalue(r, i, 2), sizeof(e[i].id));
+        e[i].version = atoi(PQgetvalue(r, i, 3));
+        core_strlcpy(e[i].last_updated, PQgetvalue(r, i, 4), sizeof(e[i].last_updated));
+        core_strlcpy(e[i].method, PQgetvalue(r, i, 5), sizeof(e[i].method));
+        if (!PQgetisnull(r, i, 6) && !(e[i].resource = parse_stored(PQgetvalue(r, i, 6), err))) {
+            PQclear(r);
+            reg_history_free(e, i);
+            return -1;
+        }
+    }
+    if (rows > q->count && take > 0)
+        *next_before = e[take - 1].seq;
+    PQclear(r);
+    *entries = e;
+    *n = take;
+    return 0;
+}

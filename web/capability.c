@@ -1,0 +1,97 @@
+/* The CapabilityStatement at /fhir/metadata, built from the tables below, which list exactly
+ * the interactions web/fhir.c implements: a claim here is a promise the e2e tests call. */
+#include <stdio.h>
+#include <string.h>
+
+#include "web/web_int.h"
+
+#define MCSD_SD "https://profiles.ihe.net/ITI/mCSD/StructureDefinition/"
+
+/* Type-level interactions implemented for every stored type (web/fhir.c routes them). */
+static const char *const type_interactions[] = { "read", "vread", "update", "delete",
+                                                 "history-instance", "history-type", "create" };
+
+/* mCSD profiles each type may claim (validated when claimed in meta.profile). */
+static const char *const profiles[REG_NTYPES][4] = {
+    [REG_ORGANIZATION] = { MCSD_SD "IHE.mCSD.Organization", MCSD_SD "IHE.mCSD.FacilityOrganization",
+                           MCSD_SD "IHE.mCSD.JurisdictionOrganization", NULL },
+    [REG_LOCATION] = { MCSD_SD "IHE.mCSD.Location", MCSD_SD "IHE.mCSD.FacilityLocation",
+                       MCSD_SD "IHE.mCSD.JurisdictionLocation", MCSD_SD "IHE.mCSD.LocationDistance" },
+    [REG_HEALTHCARESERVICE] = { MCSD_SD "IHE.mCSD.HealthcareService", NULL },
+    [REG_PRACTITIONER] = { MCSD_SD "IHE.mCSD.Practitioner", NULL },
+    [REG_PRACTITIONERROLE] = { MCSD_SD "IHE.mCSD.PractitionerRole", NULL },
+    [REG_ENDPOINT] = { MCSD_SD "IHE.mCSD.Endpoint", NULL },
+    [REG_ORGANIZATIONAFFILIATION] = { MCSD_SD "IHE.mCSD.OrganizationAffiliation", NULL },
+};
+
+static json_t *
+resource_entry(reg_type t)
+{
+    json_t *res = json_object(), *ia = json_array(), *prof = json_array();
+
+    json_object_set_new(res, "type", json_string(reg_type_name(t)));
+    {
+        char base[128];
+        snprintf(base, sizeof(base), "http://hl7.org/fhir/StructureDefinition/%s",
+                 reg_type_name(t));
+        json_object_set_new(res, "profile", json_string(base));
+    }
+    for (int i = 0; i < 4 && profiles[t][i]; i++)
+        json_array_append_new(prof, json_string(profiles[t][i]));
+    json_object_set_new(res, "supportedProfile", prof);
+    for (size_t i = 0; i < sizeof(type_interactions) / sizeof(type_interactions[0]); i++)
+        json_array_append_new(ia, json_pack("{s:s}", "code", type_interactions[i]));
+    json_object_set_new(res, "interaction", ia);
+    json_object_set_new(res, "versioning", json_string("versioned"));
+    json_object_set_new(res, "readHistory", json_true());
+    json_object_set_new(res, "updateCreate", json_true());
+    json_object_set_new(res, "conditionalCreate", json_false());
+    json_object_set_new(res, "conditionalRead", json_string("not-supported"));
+    json_object_set_new(res, "conditionalUpdate", json_false());
+    json_object_set_new(res, "conditionalDelete", json_string("not-supported"));
+    if (reg_type_is_personal(t))
+        json_object_set_new(res, "documentation",
+                            json_string("health-worker data: every interaction needs a bearer token"));
+    return res;
+}
+
+json_t *
+web_capability(const web_req *r)
+{
+    json_t *cs = json_object(), *rest = json_object(), *resources = json_array();
+    char now[32];
+
+    core_time_instant(now);
+    json_object_set_new(cs, "resourceType", json_string("CapabilityStatement"));
+    json_object_set_new(cs, "status", json_string("active"));
+    json_object_set_new(cs, "date", json_string(now));
+    json_object_set_new(cs, "publisher", json_string("Mahali"));
+    json_object_set_new(cs, "kind", json_string("instance"));
+    json_object_set_new(cs, "software",
+                        json_pack("{s:s, s:s}", "name", "Mahali", "version", MAHALI_VERSION));
+    json_object_set_new(cs, "implementation",
+                        json_pack("{s:s, s:s}", "description",
+                                  "Mahali national registry of health facilities and health workers",
+                                  "url", r->base));
+    json_object_set_new(cs, "fhirVersion", json_string("4.0.1"));
+    json_object_set_new(cs, "format", json_pack("[s, s]", "application/fhir+json", "json"));
+    json_object_set_new(rest, "mode", json_string("server"));
+    json_object_set_new(
+        rest, "documentation",
+        json_string("Writes need Authorization: Bearer <token> with role editor or admin. "
+                    "Reads of Organization, Location, HealthcareService, Endpoint and "
+                    "OrganizationAffiliation are public unless the operator turned that off; "
+                    "Practitioner, PractitionerRole and system history always need a token. "
+                    "Deletes are soft: read answers 410 and history keeps the deletion. "
+                    "History pages hold at most 500 entries (default 50)."));
+    json_object_set_new(
+        rest, "security",
+        json_pack("{s:b, s:s}", "cors", 0, "description",
+                  "Bearer tokens created with `mahali token create`; roles reader, editor, admin."));
+    for (int t = 0; t < REG_NTYPES; t++)
+        json_array_append_new(resources, resource_entry((reg_type)t));
+    json_object_set_new(rest, "resource", resources);
+    json_object_set_new(rest, "interaction", json_pack("[{s:s}]", "code", "history-system"));
+    json_object_set_new(cs, "rest", json_pack("[o]", rest));
+    return cs;
+}

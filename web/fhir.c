@@ -1,0 +1,637 @@
+/* The FHIR R4 REST API under /fhir: routing, content negotiation, access control and the
+ * interactions read, vread, create, update, delete and history (instance, type, system).
+ * Each handler turns the request into registry calls and the result into FHIR HTTP: status,
+ * ETag, Last-Modified, Location, Prefer, Bundles with paging links, OperationOutcome. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "web/web_int.h"
+
+#define COUNT_DEFAULT 50
+#define COUNT_MAX 500
+
+/* ---- request helpers -------------------------------------------------------------------- */
+
+/* Value of query parameter name (decoded, arena-owned), or NULL. */
+static const char *
+query(web_req *r, const char *name)
+{
+    const char *q = r->ri->query_string;
+    char *buf;
+    int n;
+
+    if (!q)
+        return NULL;
+    buf = core_arena_alloc(r->arena, strlen(q) + 1);
+    n = mg_get_var(q, strlen(q), name, buf, strlen(q) + 1);
+    return n >= 0 ? buf : NULL;
+}
+
+static const char *
+header(web_req *r, const char *name)
+{
+    return mg_get_header(r->conn, name);
+}
+
+/* The FHIR base URL: configured, or from the Host header. */
+static const char *
+base_url(web_req *r)
+{
+    const char *host = header(r, "Host");
+    if (r->cfg->base_url)
+        return r->cfg->base_url;
+    if (!host || !*host || strpbrk(host, " \"<>\\^`{|}"))
+        host = "localhost";
+    return core_arena_sprintf(r->arena, "http://%s/fhir", host);
+}
+
+/* Pick the response format from _format, then Accept. JSON only for now: 0, or -1 after
+ * answering 406. */
+static int
+negotiate(web_req *r)
+{
+    const char *f = query(r, "_format"), *accept = header(r, "Accept");
+    const char *p = query(r, "_pretty");
+
+    r->pretty = p && strcmp(p, "true") == 0;
+    if (f) {
+        if (strcmp(f, "json") == 0 || strcmp(f, "application/json") == 0 ||
+            strncmp(f, "application/fhir+json", 21) == 0)
+            return 0;
+        web_fail(r, 406, CORE_ISSUE_NOT_SUPPORTED,
+                 "_format \"%.60s\" is not supported; use json or application/fhir+json", f);
+        return -1;
+    }
+    if (!accept || !*accept || strstr(accept, "json") || strstr(accept, "*/*") ||
+        strstr(accept, "application/*"))
+        return 0;
+    web_fail(r, 406, CORE_ISSUE_NOT_SUPPORTED,
+             "cannot answer in \"%.80s\"; this server answers application/fhir+json", accept);
+    return -1;
+}
+
+/* Read the request body into the arena (NUL-terminated). Returns it, or NULL after answering. */
+static char *
+read_body(web_req *r, size_t *len_out)
+{
+    const char *ct = header(r, "Content-Type");
+    const char *te = header(r, "Transfer-Encoding");
+    long long clen = r->ri->content_length;
+    size_t cap = r->cfg->max_body, len = 0, size;
+    char *buf;
+
+    if (te && header(r, "Content-Length")) {
+        web_fail(r, 400, CORE_ISSUE_STRUCTURE,
+                 "a request may not carry both Content-Length and Transfer-Encoding");
+        return NULL;
+    }
+    if (!ct || !(strncasecmp(ct, "application/fhir+json", 21) == 0 ||
+                 strncasecmp(ct, "application/json", 16) == 0)) {
+        web_fail(r, 415, CORE_ISSUE_NOT_SUPPORTED,
+                 "Content-Type \"%.80s\" is not supported; send application/fhir+json",
+                 ct ? ct : "");
+        return NULL;
+    }
+    if (clen > (long long)cap) {
+        web_fail(r, 413, CORE_ISSUE_TOO_LONG, "the body is %lld bytes; the limit is %zu", clen,
+                 cap);
+        return NULL;
+    }
+    size = clen >= 0 ? (size_t)clen + 1 : 65536;
+    buf = malloc(size);
+    if (!buf)
+        abort();
+    for (;;) {
+        int n;
+        if (len + 1 >= size) {
+            char *nb;
+            if (size > cap + 1) {
+                free(buf);
+                web_fail(r, 413, CORE_ISSUE_TOO_LONG, "the body is larger than the limit of %zu bytes",
+                         cap);
+                return NULL;
+            }
+            size *= 2;
+            if (!(nb = realloc(buf, size)))
+                abort();
+            buf = nb;
+        }
+        n = mg_read(r->conn, buf + len, size - len - 1);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len > cap) {
+            free(buf);
+            web_fail(r, 413, CORE_ISSUE_TOO_LONG, "the body is larger than the limit of %zu bytes",
+                     cap);
+            return NULL;
+        }
+    }
+    buf[len] = '\0';
+    core_arena_defer(r->arena, core_defer_free, buf);
+    *len_out = len;
+    return buf;
+}
+
+/* Parse the body as JSON; NULL after answering. */
+static json_t *
+read_json(web_req *r)
+{
+    size_t len = 0;
+    char *body = read_body(r, &len);
+    core_err err = CORE_ERR_INIT;
+    json_t *j;
+
+    if (!body)
+        return NULL;
+    if (len == 0) {
+        web_fail(r, 400, CORE_ISSUE_STRUCTURE, "the request has no body");
+        return NULL;
+    }
+    if (!(j = core_json_parse(body, len, &err))) {
+        web_send_error(r, &err);
+        core_err_clear(&err);
+        return NULL;
+    }
+    core_arena_defer(r->arena, core_defer_json, j);
+    return j;
+}
+
+/* If-Match: W/"n" or "n" → n; absent → 0; malformed → -1 after answering 400. */
+static int
+if_match(web_req *r)
+{
+    const char *h = header(r, "If-Match");
+    char *end;
+    long v;
+
+    if (!h)
+        return 0;
+    while (*h == ' ')
+        h++;
+    if (strncmp(h, "W/", 2) == 0)
+        h += 2;
+    if (*h == '"') {
+        v = strtol(h + 1, &end, 10);
+        if (end != h + 1 && *end == '"' && v > 0 && v < 1000000000 && end[1] == '\0')
+            return (int)v;
+    }
+    web_fail(r, 400, CORE_ISSUE_VALUE, "If-Match must be an ETag like W/\"3\" (got \"%.40s\")",
+             mg_get_header(r->conn, "If-Match"));
+    return -1;
+}
+
+/* ---- access control ------------------------------------------------------------------------- */
+
+/* Read the bearer token, if any. 0, or -1 after answering 401. */
+static int
+authenticate(web_req *r)
+{
+    const char *h = header(r, "Authorization");
+    core_err err = CORE_ERR_INIT;
+
+    if (!h)
+        return 0;
+    r->token_presented = 1;
+    if (strncasecmp(h, "Bearer ", 7) != 0) {
+        web_fail(r, 401, CORE_ISSUE_LOGIN, "use Authorization: Bearer <token>");
+        return -1;
+    }
+    h += 7;
+    while (*h == ' ')
+        h++;
+    if (reg_token_check(&r->who, r->th->db, h, &err) < 0) {
+        web_send_error(r, &err);
+        core_err_clear(&err);
+        return -1;
+    }
+    return 0;
+}
+
+enum access { ACCESS_READ, ACCESS_WRITE };
+
+/* May the caller do this to type t (-1: the whole system)? 0, or -1 after answering 401/403. */
+static int
+authorize(web_req *r, int t, enum access a)
+{
+    int needs_token = a == ACCESS_WRITE || t < 0 || !r->cfg->public_read ||
+                      reg_type_is_personal((reg_type)t);
+    if (!needs_token)
+        return 0;
+    if (r->who.role == REG_ROLE_NONE) {
+        web_fail(r, 401, CORE_ISSUE_LOGIN, "this request needs a bearer token");
+        return -1;
+    }
+    if (a == ACCESS_WRITE && r->who.role < REG_ROLE_EDITOR) {
+        web_fail(r, 403, CORE_ISSUE_FORBIDDEN, "role %s may not change resources; editor or admin may",
+                 reg_role_name(r->who.role));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- responses ------------------------------------------------------------------------------- */
+
+static const char *
+version_headers(web_req *r, int version, const char *last_updated, const char *location)
+{
+    char date[40];
+    web_http_date(last_updated, date);
+    return core_arena_sprintf(r->arena, "ETag: W/\"%d\"\r\nLast-Modified: %s\r\n%s%s%s", version,
+                              date, location ? "Location: " : "", location ? location : "",
+                              location ? "\r\n" : "");
+}
+
+/* Answer a successful write according to Prefer: return=minimal|representation|OperationOutcome. */
+static int
+send_write(web_req *r, reg_type t, const reg_write *w, int status)
+{
+    const char *prefer = header(r, "Prefer");
+    const char *loc = core_arena_sprintf(r->arena, "%s/%s/%s/_history/%d", r->base,
+                                         reg_type_name(t), w->id, w->version);
+    const char *hdrs = version_headers(r, w->version, w->last_updated, loc);
+
+    if (prefer && strstr(prefer, "return=minimal")) {
+        web_send(r, status, NULL, hdrs, NULL, 0);
+    } else if (prefer && strstr(prefer, "return=OperationOutcome")) {
+        core_err info = CORE_ERR_INIT;
+        json_t *oo;
+        info.status = status;
+        info.code = CORE_ISSUE_INFORMATIONAL;
+        snprintf(info.msg, sizeof(info.msg), "%s %s/%s version %d", w->created ? "created" : "updated",
+                 reg_type_name(t), w->id, w->version);
+        oo = web_outcome(&info);
+        web_send_json(r, status, hdrs, oo);
+        json_decref(oo);
+    } else {
+        web_send_json(r, status, hdrs, w->resource);
+    }
+    return status;
+}
+
+static int
+fail(web_req *r, core_err *err)
+{
+    int status = err->status ? err->status : 500;
+    web_send_error(r, err);
+    core_err_clear(err);
+    return status;
+}
+
+static reg_actor
+actor(web_req *r)
+{
+    reg_actor a;
+    a.name = r->who.name[0] ? r->who.name : "anonymous";
+    a.remote_addr = r->ri->remote_addr;
+    return a;
+}
+
+/* ---- interactions ------------------------------------------------------------------------------ */
+
+static int
+do_read(web_req *r, reg_type t, const char *id)
+{
+    core_err err = CORE_ERR_INIT;
+    json_t *res;
+    int version;
+    char lu[32];
+
+    if (reg_read(&res, &version, lu, r->th->db, t, id, &err) < 0)
+        return fail(r, &err);
+    web_send_json(r, 200, version_headers(r, version, lu, NULL), res);
+    json_decref(res);
+    return 200;
+}
+
+static int
+do_vread(web_req *r, reg_type t, const char *id, const char *vid)
+{
+    core_err err = CORE_ERR_INIT;
+    json_t *res;
+    char lu[32], *end;
+    long v = strtol(vid, &end, 10);
+
+    if (*end || end == vid || v < 1 || v > 1000000000) {
+        web_fail(r, 404, CORE_ISSUE_NOT_FOUND, "%s \"%.64s\" has no version \"%.20s\"",
+                 reg_type_name(t), id, vid);
+        return 404;
+    }
+    if (reg_vread(&res, lu, r->th->db, t, id, (int)v, &err) < 0)
+        return fail(r, &err);
+    web_send_json(r, 200, version_headers(r, (int)v, lu, NULL), res);
+    json_decref(res);
+    return 200;
+}
+
+static int
+do_create(web_req *r, reg_type t)
+{
+    core_err err = CORE_ERR_INIT;
+    reg_write w;
+    reg_actor a = actor(r);
+    json_t *res = read_json(r);
+    int status;
+
+    if (!res)
+        return 400;
+    if (reg_create(&w, r->th->db, t, res, &a, &err) < 0)
+        return fail(r, &err);
+    status = send_write(r, t, &w, 201);
+    reg_write_clear(&w);
+    return status;
+}
+
+static int
+do_update(web_req *r, reg_type t, const char *id)
+{
+    core_err err = CORE_ERR_INIT;
+    reg_write w;
+    reg_actor a = actor(r);
+    int im = if_match(r), status;
+    json_t *res;
+
+    if (im < 0)
+        return 400;
+    if (!(res = read_json(r)))
+        return 400;
+    if (reg_update(&w, r->th->db, t, id, res, im, &a, &err) < 0)
+        return fail(r, &err);
+    status = send_write(r, t, &w, w.created ? 201 : 200);
+    reg_write_clear(&w);
+    return status;
+}
+
+static int
+do_delete(web_req *r, reg_type t, const char *id)
+{
+    core_err err = CORE_ERR_INIT, info = CORE_ERR_INIT;
+    reg_write w;
+    reg_actor a = actor(r);
+    int im = if_match(r);
+    json_t *oo;
+
+    if (im < 0)
+        return 400;
+    if (reg_delete(&w, r->th->db, t, id, im, &a, &err) < 0)
+        return fail(r, &err);
+    info.status = 200;
+    info.code = CORE_ISSUE_INFORMATIONAL;
+    snprintf(info.msg, sizeof(info.msg), w.noop ? "%s/%s was already deleted" : "deleted %s/%s",
+             reg_type_name(t), id);
+    oo = web_outcome(&info);
+    web_send_json(r, 200, core_arena_sprintf(r->arena, "ETag: W/\"%d\"\r\n", w.version), oo);
+    json_decref(oo);
+    reg_write_clear(&w);
+    return 200;
+}
+
+/* Page size from _count: default, clamped to the cap; -1 after answering 400. */
+static int
+page_count(web_req *r)
+{
+    const char *c = query(r, "_count");
+    char *end;
+    long v;
+
+    if (!c)
+        return COUNT_DEFAULT;
+    v = strtol(c, &end, 10);
+    if (*end || end == c || v < 0) {
+        web_fail(r, 400, CORE_ISSUE_VALUE, "_count must be a whole number (got \"%.20s\")", c);
+        return -1;
+    }
+    if (v == 0)
+        v = 1;
+    return v > COUNT_MAX ? COUNT_MAX : (int)v;
+}
+
+static json_t *
+link(const char *relation, const char *url)
+{
+    return json_pack("{s:s, s:s}", "relation", relation, "url", url);
+}
+
+static int
+do_history(web_req *r, int t, const char *id)
+{
+    core_err err = CORE_ERR_INIT;
+    reg_history_query q;
+    reg_history_entry *e;
+    const char *cursor = query(r, "_cursor"), *path;
+    long long next;
+    int n, count = page_count(r);
+    json_t *bundle, *links, *entries;
+    char now[32], uuid_hex[33];
+    unsigned char rnd[16];
+
+    if (count < 0)
+        return 400;
+    q.type = t;
+    q.id = id;
+    q.since = query(r, "_since");
+    q.count = count;
+    q.before = cursor ? atoll(cursor) : 0;
+    if (cursor && q.before <= 0) {
+        web_fail(r, 400, CORE_ISSUE_VALUE, "_cursor \"%.20s\" is not valid", cursor);
+        return 400;
+    }
+    if (reg_history(&e, &n, &next, r->th->db, &q, &err) < 0)
+        return fail(r, &err);
+
+    path = t < 0 ? "_history"
+                 : id ? core_arena_sprintf(r->arena, "%s/%s/_history", reg_type_name((reg_type)t), id)
+                      : core_arena_sprintf(r->arena, "%s/_history", reg_type_name((reg_type)t));
+    bundle = json_object();
+    core_random(rnd, sizeof(rnd));
+    for (int i = 0; i < 16; i++)
+        snprintf(uuid_hex + 2 * i, 3, "%02x", rnd[i]);
+    core_time_instant(now);
+    json_object_set_new(bundle, "resourceType", json_string("Bundle"));
+    json_object_set_new(bundle, "id", json_string(uuid_hex));
+    json_object_set_new(bundle, "meta", json_pack("{s:s}", "lastUpdated", now));
+    json_object_set_new(bundle, "type", json_string("history"));
+    links = json_array();
+    {
+        /* self and next repeat the parameters that were applied */
+        const char *since = q.since ? core_arena_sprintf(r->arena, "&_since=%s", q.since) : "";
+        char *enc_since = NULL;
+        if (q.since) {
+            size_t cap = strlen(q.since) * 3 + 1;
+            enc_since = core_arena_alloc(r->arena, cap);
+            mg_url_encode(q.since, enc_since, cap);
+            since = core_arena_sprintf(r->arena, "&_since=%s", enc_since);
+        }
+        json_array_append_new(
+            links, link("self", core_arena_sprintf(r->arena, "%s/%s?_count=%d%s%s%s", r->base, path,
+                                                   count, since, cursor ? "&_cursor=" : "",
+                                                   cursor ? cursor : "")));
+        if (next)
+            json_array_append_new(links,
+                                  link("next", core_arena_sprintf(r->arena,
+                                                                  "%s/%s?_count=%d%s&_cursor=%lld",
+                                                                  r->base, path, count, since, next)));
+    }
+    json_object_set_new(bundle, "link", links);
+    entries = json_array();
+    for (int i = 0; i < n; i++) {
+        const char *tn = reg_type_name(e[i].type);
+        int is_post = strcmp(e[i].method, "POST") == 0, is_del = strcmp(e[i].method, "DELETE") == 0;
+        json_t *entry = json_object();
+        char etag[24];
+        snprintf(etag, sizeof(etag), "W/\"%d\"", e[i].version);
+        json_object_set_new(entry, "fullUrl",
+                            json_string(core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, e[i].id)));
+        if (e[i].resource)
+            json_object_set(entry, "resource", e[i].resource);
+        json_object_set_new(
+            entry, "request",
+            json_pack("{s:s, s:s}", "method", e[i].method, "url",
+                      is_post ? tn : core_arena_sprintf(r->arena, "%s/%s", tn, e[i].id)));
+        json_object_set_new(entry, "response",
+                            json_pack("{s:s, s:s, s:s}", "status",
+                                      is_post ? "201 Created" : is_del ? "204 No Content" : "200 OK",
+                                      "etag", etag, "lastModified", e[i].last_updated));
+        json_array_append_new(entries, entry);
+    }
+    if (n)
+        json_object_set_new(bundle, "entry", entries);
+    else
+        json_decref(entries);
+    reg_history_free(e, n);
+    web_send_json(r, 200, NULL, bundle);
+    json_decref(bundle);
+    return 200;
+}
+
+static int
+do_metadata(web_req *r)
+{
+    json_t *cs = web_capability(r);
+    web_send_json(r, 200, NULL, cs);
+    json_decref(cs);
+    return 200;
+}
+
+static int
+method_not_allowed(web_req *r, const char *allow)
+{
+    const char *h = core_arena_sprintf(r->arena, "Allow: %s\r\n", allow);
+    core_err err = CORE_ERR_INIT;
+    json_t *oo;
+    err.status = 405;
+    err.code = CORE_ISSUE_NOT_SUPPORTED;
+    snprintf(err.msg, sizeof(err.msg), "%s is not supported here; allowed: %s",
+             r->ri->request_method, allow);
+    oo = web_outcome(&err);
+    web_send_json(r, 405, h, oo);
+    json_decref(oo);
+    return 405;
+}
+
+/* ---- routing ------------------------------------------------------------------------------------ */
+
+#define MAX_SEGMENTS 5
+
+int
+web_fhir_handle(web_req *r)
+{
+    const char *m = r->ri->request_method;
+    const char *uri = r->ri->local_uri + 5; /* after "/fhir" */
+    char *path, *seg[MAX_SEGMENTS], *save = NULL, *tok;
+    int nseg = 0, t;
+    int is_get = strcmp(m, "GET") == 0;
+
+    if (*uri && *uri != '/') {
+        web_fail(r, 404, CORE_ISSUE_NOT_FOUND, "nothing is served at \"%.200s\"", r->ri->local_uri);
+        return 404;
+    }
+    r->base = base_url(r);
+    if (negotiate(r) < 0)
+        return 406;
+    if (!r->th) {
+        web_fail(r, 503, CORE_ISSUE_TRANSIENT, "the server is starting");
+        return 503;
+    }
+    path = core_arena_strdup(r->arena, uri);
+    for (tok = strtok_r(path, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        if (nseg == MAX_SEGMENTS) {
+            web_fail(r, 404, CORE_ISSUE_NOT_FOUND, "nothing is served at \"%.200s\"",
+                     r->ri->local_uri);
+            return 404;
+        }
+        seg[nseg++] = tok;
+    }
+    if (authenticate(r) < 0)
+        return 401;
+
+    if (nseg == 0) {
+        if (strcmp(m, "POST") == 0) {
+            web_fail(r, 400, CORE_ISSUE_NOT_SUPPORTED,
+                     "transaction and batch Bundles are not supported by this server yet");
+            return 400;
+        }
+        return method_not_allowed(r, "GET /fhir/metadata, GET /fhir/_history");
+    }
+    if (nseg == 1 && strcmp(seg[0], "metadata") == 0)
+        return is_get ? do_metadata(r) : method_not_allowed(r, "GET");
+    if (nseg == 1 && strcmp(seg[0], "_history") == 0) {
+        if (!is_get)
+            return method_not_allowed(r, "GET");
+        return authorize(r, -1, ACCESS_READ) < 0 ? 401 : do_history(r, -1, NULL);
+    }
+
+    t = reg_type_find(seg[0]);
+    if (t < 0) {
+        web_fail(r, 404, CORE_ISSUE_NOT_SUPPORTED,
+                 "resource type \"%.64s\" is not served here; see /fhir/metadata", seg[0]);
+        return 404;
+    }
+    if (nseg >= 2 && seg[1][0] != '_' && !reg_id_valid(seg[1])) {
+        core_err err = CORE_ERR_INIT;
+        core_err_set_at(&err, 400, CORE_ISSUE_VALUE, "id",
+                        "id \"%.64s\" is not valid: use 1 to 64 letters, digits, '-' or '.'", seg[1]);
+        return fail(r, &err);
+    }
+
+    if (nseg == 1) {
+        if (strcmp(m, "POST") == 0)
+            return authorize(r, t, ACCESS_WRITE) < 0 ? 403 : do_create(r, (reg_type)t);
+        if (is_get) {
+            web_fail(r, 400, CORE_ISSUE_NOT_SUPPORTED,
+                     "search is not supported by this server yet; read by id or use _history");
+            return 400;
+        }
+        return method_not_allowed(r, "POST");
+    }
+    if (nseg == 2 && strcmp(seg[1], "_history") == 0) {
+        if (!is_get)
+            return method_not_allowed(r, "GET");
+        return authorize(r, t, ACCESS_READ) < 0 ? 401 : do_history(r, t, NULL);
+    }
+    if (nseg == 2 && seg[1][0] == '_') {
+        web_fail(r, 400, CORE_ISSUE_NOT_SUPPORTED, "operation \"%.64s\" is not supported", seg[1]);
+        return 400;
+    }
+    if (nseg == 2) {
+        if (is_get)
+            return authorize(r, t, ACCESS_READ) < 0 ? 401 : do_read(r, (reg_type)t, seg[1]);
+        if (strcmp(m, "PUT") == 0)
+            return authorize(r, t, ACCESS_WRITE) < 0 ? 403 : do_update(r, (reg_type)t, seg[1]);
+        if (strcmp(m, "DELETE") == 0)
+            return authorize(r, t, ACCESS_WRITE) < 0 ? 403 : do_delete(r, (reg_type)t, seg[1]);
+        return method_not_allowed(r, "GET, PUT, DELETE");
+    }
+    if (strcmp(seg[2], "_history") == 0 && (nseg == 3 || nseg == 4)) {
+        if (!is_get)
+            return method_not_allowed(r, "GET");
+        if (authorize(r, t, ACCESS_READ) < 0)
+            return 401;
+        return nseg == 3 ? do_history(r, t, seg[1]) : do_vread(r, (reg_type)t, seg[1], seg[3]);
+    }
+    web_fail(r, 404, CORE_ISSUE_NOT_FOUND, "nothing is served at \"%.200s\"", r->ri->local_uri);
+    return 404;
+}

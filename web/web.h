@@ -1,0 +1,31 @@
+/* web: the HTTP face of the registry. civetweb setup, FHIR REST rules (formats, ETag,
+ * Prefer, paging, OperationOutcome), bearer-token access control and the ops endpoints
+ * /healthz and /readyz. Writes no SQL: everything goes through registry/. */
+#ifndef WEB_WEB_H
+#define WEB_WEB_H
+
+#include "registry/registry.h"
+
+/* Server settings, frozen before the server starts. Strings are borrowed for the server's life. */
+typedef struct web_config {
+    const char *listen;      /* "127.0.0.1:8080"; port 0 picks a free one */
+    const char *conninfo;    /* libpq connection string of the registry database */
+    const char *base_url;    /* public base of the FHIR API, or NULL: http://<Host>/fhir */
+    int public_read;         /* 1: anonymous reads of facility-side resources are allowed */
+    int num_threads;         /* civetweb workers (each holds one database connection) */
+    size_t max_body;         /* request body cap in bytes */
+} web_config;
+
+#define WEB_CONFIG_INIT {"127.0.0.1:8080", NULL, NULL, 1, 16, 16u << 20}
+
+typedef struct web_server web_server;
+
+/** Start serving. Returns the server, or NULL with err set (port taken, bad listen value).
+ *  cfg: copied by value; its strings must outlive the server. */
+web_server *web_server_start(const web_config *cfg, core_err *err);
+/** The port actually listened on (useful with port 0). */
+int web_server_port(const web_server *s);
+/** Stop serving and free the server. Waits for requests in flight. */
+void web_server_stop(web_server *s);
+
+#endif

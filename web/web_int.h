@@ -1,0 +1,49 @@
+/* Shared inside web/ only. */
+#ifndef WEB_WEB_INT_H
+#define WEB_WEB_INT_H
+
+#include <civetweb.h>
+
+#include "web/web.h"
+
+/* Per-worker-thread state, created by civetweb's init_thread callback. */
+typedef struct web_thread {
+    core_db *db;
+} web_thread;
+
+/* One request being answered. */
+typedef struct web_req {
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    const web_config *cfg;
+    web_thread *th;
+    core_arena *arena;
+    const char *base;        /* FHIR base URL, arena-owned */
+    int pretty;              /* _pretty=true */
+    reg_principal who;       /* role NONE when anonymous */
+    int token_presented;     /* an Authorization header was given */
+} web_req;
+
+/** Send a complete response in one write (civetweb stalls on split writes). body may be NULL.
+ *  extra_headers: "Name: value\r\n" lines or NULL. */
+void web_send(web_req *r, int status, const char *content_type, const char *extra_headers,
+              const char *body, size_t len);
+/** Send json (borrowed) as application/fhir+json. */
+void web_send_json(web_req *r, int status, const char *extra_headers, const json_t *json);
+/** Render err as an OperationOutcome with err->status (500 if unset). Logs 5xx. */
+void web_send_error(web_req *r, const core_err *err);
+/** One-line helper: set a core_err and send it. */
+void web_fail(web_req *r, int status, core_issue code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/** An OperationOutcome for err: new reference. */
+json_t *web_outcome(const core_err *err);
+
+/** The FHIR API: handles everything under /fhir. */
+int web_fhir_handle(web_req *r);
+/** The CapabilityStatement: new reference. */
+json_t *web_capability(const web_req *r);
+
+/** Format a FHIR instant ("2026-11-21T16:23:13.123Z") as an HTTP-date. */
+void web_http_date(const char *instant, char out[40]);
+
+#endif
