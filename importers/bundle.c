@@ -37,8 +37,8 @@ imp_bundle_put_all(imp_report *out, core_db *db, json_t *bundle, const char *act
             return core_err_set_at(err, 400, CORE_ISSUE_NOT_SUPPORTED, path,
                                    "resource type \"%s\" is not stored here", tname);
         if (reg_update(&w, db, (reg_type)t, slash + 1, res, 0, &who, err) < 0) {
-            if (!err->expr[0] || strlen(path) + strlen(err->expr) + 2 < sizeof(err->expr)) {
-                char e[128];
+            if (strlen(path) + strlen(err->expr) + 2 < sizeof(err->expr)) {
+                char e[sizeof(path) + sizeof(err->expr) + 1];
                 snprintf(e, sizeof(e), "%s%s%s", path, err->expr[0] ? "." : "", err->expr);
                 core_strlcpy(err->expr, e, sizeof(err->expr));
             }

@@ -87,9 +87,9 @@ DECLARE
     ts   timestamptz;
     body jsonb;
 BEGIN
-    o_created := false;
-    o_noop := false;
     LOOP
+        o_created := false;   -- reset on every round: a lost insert race goes round again
+        o_noop := false;
         SELECT version, deleted, last_updated, content INTO cur
           FROM resource WHERE rtype = p_rtype AND id = p_id FOR UPDATE;
         IF FOUND THEN
