@@ -311,16 +311,25 @@ core_cluster_start(core_cluster *c, const char *dir, int serve, core_err *err)
     snprintf(path, sizeof(path), "%s/PG_VERSION", c->pgdata);
     if (!file_exists(path)) {
         char initdb[600];
-        char *argv[] = { initdb, "-D", c->pgdata, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                         "--locale=C.UTF-8", "--no-instructions", NULL };
+        char *argv[] = { initdb,
+                         "-D",
+                         c->pgdata,
+                         "-U",
+                         "postgres",
+                         "-A",
+                         "trust",
+                         "-E",
+                         "UTF8",
+                         "--locale=C.UTF-8",
+                         "--no-instructions",
+                         NULL };
         core_log(CORE_LOG_INFO, "creating the embedded database in %s", c->pgdata);
         if (mkdirs(c->pgdata, 0700) < 0)
             goto io_fail;
         chown_to(pw, c->pgdata);
         snprintf(initdb, sizeof(initdb), "%s/initdb", c->bindir);
         if (run(pw, logpath, argv) != 0)
-            return core_err_set(err, 500, CORE_ISSUE_EXCEPTION,
-                                "initdb failed; see %s", logpath);
+            return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "initdb failed; see %s", logpath);
     }
 
     snprintf(opts, sizeof(opts),
@@ -328,8 +337,8 @@ core_cluster_start(core_cluster *c, const char *dir, int serve, core_err *err)
              PG_PORT, getenv("MAHALI_PG_OPTIONS") ? getenv("MAHALI_PG_OPTIONS") : "");
     {
         char pg_ctl[600];
-        char *argv[] = { pg_ctl, "start", "-w", "-t", "120", "-D", c->pgdata, "-l", logpath, "-o",
-                         opts, NULL };
+        char *argv[] = { pg_ctl,    "start", "-w",    "-t", "120", "-D",
+                         c->pgdata, "-l",    logpath, "-o", opts,  NULL };
         snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", c->bindir);
         /* pg_ctl and postgres clear a stale postmaster.pid left by a crash themselves */
         if (run(pw, logpath, argv) != 0)

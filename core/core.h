@@ -57,17 +57,22 @@ typedef struct core_err {
     core_issue_item *more; /* further issues (owned; freed by core_err_clear) or NULL */
 } core_err;
 
-#define CORE_ERR_INIT {0, CORE_ISSUE_NONE, "", "", NULL}
+#define CORE_ERR_INIT                    \
+    {                                    \
+        0, CORE_ISSUE_NONE, "", "", NULL \
+    }
 
 /** Set err (overwriting msg) and return -1, so that failing is one line. */
 int core_err_set(core_err *err, int status, core_issue code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /** As core_err_set, also naming the element (FHIRPath) the error is about. */
-int core_err_set_at(core_err *err, int status, core_issue code, const char *expr, const char *fmt,
-                    ...) __attribute__((format(printf, 5, 6)));
+int
+core_err_set_at(core_err *err, int status, core_issue code, const char *expr, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /** Append one more issue to err->more (errors beyond the first, or warnings). */
-void core_err_add(core_err *err, core_issue code, int warning, const char *expr, const char *fmt,
-                  ...) __attribute__((format(printf, 5, 6)));
+void
+core_err_add(core_err *err, core_issue code, int warning, const char *expr, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /** Release err->more and reset err to "no error". */
 void core_err_clear(core_err *err);
 
@@ -92,7 +97,12 @@ void core_defer_free(void *p);
 
 /* ---- logging ----------------------------------------------------------------------------- */
 
-typedef enum core_log_level { CORE_LOG_DEBUG, CORE_LOG_INFO, CORE_LOG_WARN, CORE_LOG_ERROR } core_log_level;
+typedef enum core_log_level {
+    CORE_LOG_DEBUG,
+    CORE_LOG_INFO,
+    CORE_LOG_WARN,
+    CORE_LOG_ERROR
+} core_log_level;
 /** Lines go to stderr as "time level message". Thread-safe (one fprintf per line). */
 void core_log(core_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void core_log_set_level(core_log_level level);

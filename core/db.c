@@ -82,8 +82,7 @@ core_db_conn(core_db *db, core_err *err)
             PQfinish(db->conn);
             db->conn = NULL;
         }
-        return core_err_set(err, 503, CORE_ISSUE_TRANSIENT, "the database is not reachable"),
-               NULL;
+        return core_err_set(err, 503, CORE_ISSUE_TRANSIENT, "the database is not reachable"), NULL;
     }
     PQsetNoticeProcessor(db->conn, notice_to_log, NULL);
     return db->conn;
@@ -110,7 +109,8 @@ core_db_err(core_err *err, core_db *db, const PGresult *res, const char *what)
         return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "internal database error");
     }
     if (strcmp(state, "23505") == 0)
-        return core_err_set(err, 409, CORE_ISSUE_DUPLICATE, "a resource with this key exists already");
+        return core_err_set(err, 409, CORE_ISSUE_DUPLICATE,
+                            "a resource with this key exists already");
     if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
         return core_err_set(err, 409, CORE_ISSUE_CONFLICT,
                             "the change conflicted with a concurrent change; retry it");

@@ -27,8 +27,8 @@ PGconn *core_db_conn(core_db *db, core_err *err);
 /** Run a prepared statement (preparing it on this connection if needed) with text params
  *  (NULL = SQL NULL). Returns the result (caller PQclear()s it) when the status is
  *  TUPLES_OK or COMMAND_OK; otherwise NULL with err mapped by core_db_err. */
-PGresult *core_db_exec(core_db *db, const core_stmt *stmt, const char *const *params,
-                       core_err *err);
+PGresult *
+core_db_exec(core_db *db, const core_stmt *stmt, const char *const *params, core_err *err);
 /** Run fixed SQL text with no parameters (BEGIN, COMMIT, DDL). Returns 0 or -1 with err. */
 int core_db_run(core_db *db, const char *sql, core_err *err);
 /** Map a failed result (or connection failure when res is NULL) to err: 23505 → 409

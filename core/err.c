@@ -41,8 +41,7 @@ core_issue_code(core_issue code)
 }
 
 static int
-err_vset(core_err *err, int status, core_issue code, const char *expr, const char *fmt,
-         va_list ap)
+err_vset(core_err *err, int status, core_issue code, const char *expr, const char *fmt, va_list ap)
 {
     if (!err)
         return -1;
@@ -64,8 +63,7 @@ core_err_set(core_err *err, int status, core_issue code, const char *fmt, ...)
 }
 
 int
-core_err_set_at(core_err *err, int status, core_issue code, const char *expr, const char *fmt,
-                ...)
+core_err_set_at(core_err *err, int status, core_issue code, const char *expr, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

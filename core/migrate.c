@@ -123,8 +123,8 @@ fail:
 int
 core_migrate_is_current(core_db *db, core_err *err)
 {
-    static const core_stmt st = { "core_migrations_count",
-                                  "SELECT count(*) FROM schema_migrations", 0 };
+    static const core_stmt st = { "core_migrations_count", "SELECT count(*) FROM schema_migrations",
+                                  0 };
     const core_embedded_file *f;
     PGresult *res;
     int want = 0, have;

@@ -6,8 +6,7 @@
 #include "importers/importers.h"
 
 int
-imp_bundle_put_all(imp_report *out, core_db *db, json_t *bundle, const char *actor,
-                   core_err *err)
+imp_bundle_put_all(imp_report *out, core_db *db, json_t *bundle, const char *actor, core_err *err)
 {
     json_t *entries = json_object_get(bundle, "entry"), *entry;
     reg_actor who = { actor, NULL };
@@ -17,18 +16,20 @@ imp_bundle_put_all(imp_report *out, core_db *db, json_t *bundle, const char *act
     if (!json_is_array(entries))
         return core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, "Bundle.entry",
                                "the Bundle has no entries");
-    json_array_foreach(entries, i, entry)
-    {
+    json_array_foreach (entries, i, entry) {
         json_t *res = json_object_get(entry, "resource");
-        const char *method = json_string_value(json_object_get(json_object_get(entry, "request"), "method"));
-        const char *url = json_string_value(json_object_get(json_object_get(entry, "request"), "url"));
+        const char *method =
+            json_string_value(json_object_get(json_object_get(entry, "request"), "method"));
+        const char *url =
+            json_string_value(json_object_get(json_object_get(entry, "request"), "url"));
         const char *slash = url ? strchr(url, '/') : NULL;
         char tname[64], path[64];
         int t;
         reg_write w;
 
         snprintf(path, sizeof(path), "Bundle.entry[%zu]", i);
-        if (!method || strcmp(method, "PUT") != 0 || !slash || (size_t)(slash - url) >= sizeof(tname))
+        if (!method || strcmp(method, "PUT") != 0 || !slash ||
+            (size_t)(slash - url) >= sizeof(tname))
             return core_err_set_at(err, 400, CORE_ISSUE_NOT_SUPPORTED, path,
                                    "only PUT Type/id entries can be loaded here");
         memcpy(tname, url, (size_t)(slash - url));

@@ -15,8 +15,8 @@ typedef struct imp_report {
 /** Load a FHIR transaction or batch Bundle whose entries are all PUT Type/id, entry by entry
  *  (an update of identical content creates no new version, so a re-run converges).
  *  bundle: borrowed. Returns 0, or -1 with err naming the failing entry (Bundle.entry[i]). */
-int imp_bundle_put_all(imp_report *out, core_db *db, json_t *bundle, const char *actor,
-                       core_err *err);
+int
+imp_bundle_put_all(imp_report *out, core_db *db, json_t *bundle, const char *actor, core_err *err);
 
 /** Load the Sierra Leone demo data embedded in the binary (importers/demo/sierra-leone.json;
  *  geoBoundaries CC BY 4.0 and healthsites.io / OpenStreetMap ODbL, see ATTRIBUTION.md). */

@@ -39,7 +39,7 @@ typedef struct reg_actor {
 
 /* The outcome of a write. */
 typedef struct reg_write {
-    json_t *resource;      /* new reference: the stored resource with id and meta (NULL after delete) */
+    json_t *resource; /* new reference: the stored resource with id and meta (NULL after delete) */
     char id[65];
     int version;
     char last_updated[32]; /* FHIR instant, UTC, milliseconds */
@@ -53,44 +53,65 @@ void reg_write_clear(reg_write *out);
 /** Validate res and store it as a new resource with a server-assigned id. res: borrowed; its
  *  id and meta.versionId/lastUpdated are replaced by the server's. out: filled on success.
  *  Returns 0, or -1 with err (400/422 validation, 503 database). */
-int reg_create(reg_write *out, core_db *db, reg_type t, json_t *res, const reg_actor *who,
-               core_err *err);
+int reg_create(
+    reg_write *out, core_db *db, reg_type t, json_t *res, const reg_actor *who, core_err *err);
 /** Validate res and store it as the next version of id, creating id if it does not exist
  *  (update-as-create). The body's id must equal id (400). if_match: expected current version,
  *  or 0 for none (mismatch → 412). Returns 0 or -1 with err. */
-int reg_update(reg_write *out, core_db *db, reg_type t, const char *id, json_t *res, int if_match,
-               const reg_actor *who, core_err *err);
+int reg_update(reg_write *out,
+               core_db *db,
+               reg_type t,
+               const char *id,
+               json_t *res,
+               int if_match,
+               const reg_actor *who,
+               core_err *err);
 /** Soft-delete id: history keeps it, read answers 410. Deleting a deleted resource is a no-op
  *  (out->noop). 404 if it never existed; 412 on if_match mismatch. */
-int reg_delete(reg_write *out, core_db *db, reg_type t, const char *id, int if_match,
-               const reg_actor *who, core_err *err);
+int reg_delete(reg_write *out,
+               core_db *db,
+               reg_type t,
+               const char *id,
+               int if_match,
+               const reg_actor *who,
+               core_err *err);
 
 /* ---- reads ----------------------------------------------------------------------------------- */
 
 /** The current version of id. out: new reference. version/last_updated may be NULL.
  *  Returns 0, or -1 with err (404 not-found, 410 deleted, 503). */
-int reg_read(json_t **out, int *version, char last_updated[32], core_db *db, reg_type t,
-             const char *id, core_err *err);
+int reg_read(json_t **out,
+             int *version,
+             char last_updated[32],
+             core_db *db,
+             reg_type t,
+             const char *id,
+             core_err *err);
 /** A given version of id. 404 if there is no such version; 410 if that version is a delete. */
-int reg_vread(json_t **out, char last_updated[32], core_db *db, reg_type t, const char *id,
-              int version, core_err *err);
+int reg_vread(json_t **out,
+              char last_updated[32],
+              core_db *db,
+              reg_type t,
+              const char *id,
+              int version,
+              core_err *err);
 
 /* A history query: system level (type -1), type level (id NULL) or instance level. */
 typedef struct reg_history_query {
-    int type;           /* reg_type, or -1 for all types */
-    const char *id;     /* instance, or NULL */
-    const char *since;  /* FHIR instant: versions at or after it; NULL for all */
-    int count;          /* page size, 1..max */
-    long long before;   /* paging cursor: only entries with seq < before; 0 = newest */
+    int type;          /* reg_type, or -1 for all types */
+    const char *id;    /* instance, or NULL */
+    const char *since; /* FHIR instant: versions at or after it; NULL for all */
+    int count;         /* page size, 1..max */
+    long long before;  /* paging cursor: only entries with seq < before; 0 = newest */
 } reg_history_query;
 
 typedef struct reg_history_entry {
-    json_t *resource;      /* new reference, NULL for DELETE */
+    json_t *resource; /* new reference, NULL for DELETE */
     reg_type type;
     char id[65];
     int version;
     char last_updated[32];
-    char method[8];        /* POST, PUT or DELETE */
+    char method[8]; /* POST, PUT or DELETE */
     long long seq;
 } reg_history_entry;
 
@@ -98,8 +119,12 @@ typedef struct reg_history_entry {
  *  transaction are shown, so a late commit is never skipped by a client walking the feed.
  *  *entries: malloc'd array (free with reg_history_free); *next_before: cursor for the next
  *  page, or 0 when there is none. Returns 0 or -1 with err (400 for a bad since). */
-int reg_history(reg_history_entry **entries, int *n, long long *next_before, core_db *db,
-                const reg_history_query *q, core_err *err);
+int reg_history(reg_history_entry **entries,
+                int *n,
+                long long *next_before,
+                core_db *db,
+                const reg_history_query *q,
+                core_err *err);
 void reg_history_free(reg_history_entry *entries, int n);
 
 /* ---- tokens ---------------------------------------------------------------------------------- */
@@ -118,8 +143,8 @@ typedef struct reg_principal {
 
 /** Create a token for role; the token text (shown once; only its hash is stored) goes to
  *  token_out. Returns 0 or -1 with err. */
-int reg_token_create(char token_out[96], core_db *db, reg_role role, const char *name,
-                     core_err *err);
+int
+reg_token_create(char token_out[96], core_db *db, reg_role role, const char *name, core_err *err);
 /** Look up a presented token. 0 with *out filled, or -1 with err 401 (unknown or revoked). */
 int reg_token_check(reg_principal *out, core_db *db, const char *token, core_err *err);
 

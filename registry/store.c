@@ -78,21 +78,19 @@ static const core_stmt ST_VREAD = {
     3
 };
 
-#define HISTORY_COLS                                                                              \
-    "SELECT seq, rtype, id, version,"                                                             \
-    " to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), method,"     \
-    " content::text FROM resource_history WHERE txid < pg_snapshot_xmin(pg_current_snapshot())"  \
-    " AND ($1::timestamptz IS NULL OR last_updated >= $1::timestamptz)"                          \
+#define HISTORY_COLS                                                                            \
+    "SELECT seq, rtype, id, version,"                                                           \
+    " to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), method,"   \
+    " content::text FROM resource_history WHERE txid < pg_snapshot_xmin(pg_current_snapshot())" \
+    " AND ($1::timestamptz IS NULL OR last_updated >= $1::timestamptz)"                         \
     " AND ($2::bigint = 0 OR seq < $2::bigint)"
-static const core_stmt ST_HISTORY_SYSTEM = {
-    "reg_history_system", HISTORY_COLS " ORDER BY seq DESC LIMIT $3", 3
-};
+static const core_stmt ST_HISTORY_SYSTEM = { "reg_history_system",
+                                             HISTORY_COLS " ORDER BY seq DESC LIMIT $3", 3 };
 static const core_stmt ST_HISTORY_TYPE = {
     "reg_history_type", HISTORY_COLS " AND rtype = $4 ORDER BY seq DESC LIMIT $3", 4
 };
 static const core_stmt ST_HISTORY_INSTANCE = {
-    "reg_history_instance", HISTORY_COLS " AND rtype = $4 AND id = $5 ORDER BY seq DESC LIMIT $3",
-    5
+    "reg_history_instance", HISTORY_COLS " AND rtype = $4 AND id = $5 ORDER BY seq DESC LIMIT $3", 5
 };
 
 /* Map the store's own SQLSTATEs (raised by mahali_write) onto err. */
@@ -127,8 +125,7 @@ reorder(json_t *src)
     for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++)
         if ((v = json_object_get(src, first[i])))
             json_object_set(dst, first[i], v);
-    json_object_foreach(src, k, v)
-    {
+    json_object_foreach (src, k, v) {
         if (!json_object_get(dst, k))
             json_object_set(dst, k, v);
     }
@@ -166,8 +163,15 @@ stamp(json_t *res, const char *id, int version, const char *instant)
 }
 
 static int
-write_row(reg_write *out, core_db *db, reg_type t, const char *id, const char *mode, json_t *res,
-          int if_match, const reg_actor *who, core_err *err)
+write_row(reg_write *out,
+          core_db *db,
+          reg_type t,
+          const char *id,
+          const char *mode,
+          json_t *res,
+          int if_match,
+          const reg_actor *who,
+          core_err *err)
 {
     char ifm[16], *text = NULL;
     const char *params[7];
@@ -219,8 +223,8 @@ check_body(json_t *res, reg_type t, core_err *err)
 }
 
 int
-reg_create(reg_write *out, core_db *db, reg_type t, json_t *res, const reg_actor *who,
-           core_err *err)
+reg_create(
+    reg_write *out, core_db *db, reg_type t, json_t *res, const reg_actor *who, core_err *err)
 {
     unsigned char b[16];
     char id[40];
@@ -234,16 +238,21 @@ reg_create(reg_write *out, core_db *db, reg_type t, json_t *res, const reg_actor
     core_random(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(id, sizeof(id),
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(id, sizeof(id), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
     return write_row(out, db, t, id, "create", res, 0, who, err);
 }
 
 int
-reg_update(reg_write *out, core_db *db, reg_type t, const char *id, json_t *res, int if_match,
-           const reg_actor *who, core_err *err)
+reg_update(reg_write *out,
+           core_db *db,
+           reg_type t,
+           const char *id,
+           json_t *res,
+           int if_match,
+           const reg_actor *who,
+           core_err *err)
 {
     json_t *body_id;
 
@@ -264,8 +273,13 @@ reg_update(reg_write *out, core_db *db, reg_type t, const char *id, json_t *res,
 }
 
 int
-reg_delete(reg_write *out, core_db *db, reg_type t, const char *id, int if_match,
-           const reg_actor *who, core_err *err)
+reg_delete(reg_write *out,
+           core_db *db,
+           reg_type t,
+           const char *id,
+           int if_match,
+           const reg_actor *who,
+           core_err *err)
 {
     if (!reg_id_valid(id))
         return core_err_set(err, 404, CORE_ISSUE_NOT_FOUND, "%s \"%.64s\" does not exist",
@@ -274,8 +288,13 @@ reg_delete(reg_write *out, core_db *db, reg_type t, const char *id, int if_match
 }
 
 int
-reg_read(json_t **out, int *version, char last_updated[32], core_db *db, reg_type t,
-         const char *id, core_err *err)
+reg_read(json_t **out,
+         int *version,
+         char last_updated[32],
+         core_db *db,
+         reg_type t,
+         const char *id,
+         core_err *err)
 {
     const char *params[2] = { reg_type_name(t), id };
     PGresult *r;
@@ -293,8 +312,8 @@ reg_read(json_t **out, int *version, char last_updated[32], core_db *db, reg_typ
     }
     if (PQgetvalue(r, 0, 2)[0] == 't') {
         PQclear(r);
-        return core_err_set(err, 410, CORE_ISSUE_DELETED, "%s \"%s\" was deleted",
-                            reg_type_name(t), id);
+        return core_err_set(err, 410, CORE_ISSUE_DELETED, "%s \"%s\" was deleted", reg_type_name(t),
+                            id);
     }
     if (version)
         *version = atoi(PQgetvalue(r, 0, 0));
@@ -306,8 +325,13 @@ reg_read(json_t **out, int *version, char last_updated[32], core_db *db, reg_typ
 }
 
 int
-reg_vread(json_t **out, char last_updated[32], core_db *db, reg_type t, const char *id,
-          int version, core_err *err)
+reg_vread(json_t **out,
+          char last_updated[32],
+          core_db *db,
+          reg_type t,
+          const char *id,
+          int version,
+          core_err *err)
 {
     char v[16];
     const char *params[3] = { reg_type_name(t), id, v };
@@ -379,8 +403,12 @@ reg_history_free(reg_history_entry *entries, int n)
 }
 
 int
-reg_history(reg_history_entry **entries, int *n, long long *next_before, core_db *db,
-            const reg_history_query *q, core_err *err)
+reg_history(reg_history_entry **entries,
+            int *n,
+            long long *next_before,
+            core_db *db,
+            const reg_history_query *q,
+            core_err *err)
 {
     char before[24], limit[16];
     const char *params[5];
@@ -393,11 +421,12 @@ reg_history(reg_history_entry **entries, int *n, long long *next_before, core_db
     *n = 0;
     *next_before = 0;
     if (q->since && !since_valid(q->since))
-        return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "_since",
-                               "_since must be an instant such as 2026-01-31T08:00:00Z (got \"%s\")",
-                               q->since);
+        return core_err_set_at(
+            err, 400, CORE_ISSUE_VALUE, "_since",
+            "_since must be an instant such as 2026-01-31T08:00:00Z (got \"%s\")", q->since);
     snprintf(before, sizeof(before), "%lld", q->before);
-    snprintf(limit, sizeof(limit), "%d", q->count + 1); /* one more tells whether a next page exists */
+    snprintf(limit, sizeof(limit), "%d",
+             q->count + 1); /* one more tells whether a next page exists */
     params[0] = q->since;
     params[1] = before;
     params[2] = limit;

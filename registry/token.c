@@ -15,11 +15,10 @@ static const core_stmt ST_CHECK = {
     "reg_token_check",
     "SELECT role, name FROM api_token WHERE hash = decode($1, 'hex') AND revoked_at IS NULL", 1
 };
-static const core_stmt ST_AUDIT = {
-    "reg_token_audit",
-    "INSERT INTO audit_event (actor, action, rtype, id) VALUES ($1, 'token-create', 'api_token', $2)",
-    2
-};
+static const core_stmt ST_AUDIT = { "reg_token_audit",
+                                    "INSERT INTO audit_event (actor, action, rtype, id) VALUES "
+                                    "($1, 'token-create', 'api_token', $2)",
+                                    2 };
 
 reg_role
 reg_role_parse(const char *s)
@@ -67,8 +66,7 @@ reg_token_create(char token_out[96], core_db *db, reg_role role, const char *nam
     PGresult *r;
 
     if (role == REG_ROLE_NONE)
-        return core_err_set(err, 400, CORE_ISSUE_VALUE,
-                            "role must be reader, editor or admin");
+        return core_err_set(err, 400, CORE_ISSUE_VALUE, "role must be reader, editor or admin");
     core_random(raw, sizeof(raw));
     sodium_bin2base64(b64, sizeof(b64), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     snprintf(token_out, 96, "mh_%s", b64);

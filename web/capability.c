@@ -8,15 +8,17 @@
 #define MCSD_SD "https://profiles.ihe.net/ITI/mCSD/StructureDefinition/"
 
 /* Type-level interactions implemented for every stored type (web/fhir.c routes them). */
-static const char *const type_interactions[] = { "read", "vread", "update", "delete",
-                                                 "history-instance", "history-type", "create" };
+static const char *const type_interactions[] = {
+    "read", "vread", "update", "delete", "history-instance", "history-type", "create"
+};
 
 /* mCSD profiles each type may claim (validated when claimed in meta.profile). */
 static const char *const profiles[REG_NTYPES][4] = {
     [REG_ORGANIZATION] = { MCSD_SD "IHE.mCSD.Organization", MCSD_SD "IHE.mCSD.FacilityOrganization",
                            MCSD_SD "IHE.mCSD.JurisdictionOrganization", NULL },
     [REG_LOCATION] = { MCSD_SD "IHE.mCSD.Location", MCSD_SD "IHE.mCSD.FacilityLocation",
-                       MCSD_SD "IHE.mCSD.JurisdictionLocation", MCSD_SD "IHE.mCSD.LocationDistance" },
+                       MCSD_SD "IHE.mCSD.JurisdictionLocation",
+                       MCSD_SD "IHE.mCSD.LocationDistance" },
     [REG_HEALTHCARESERVICE] = { MCSD_SD "IHE.mCSD.HealthcareService", NULL },
     [REG_PRACTITIONER] = { MCSD_SD "IHE.mCSD.Practitioner", NULL },
     [REG_PRACTITIONERROLE] = { MCSD_SD "IHE.mCSD.PractitionerRole", NULL },
@@ -50,8 +52,9 @@ resource_entry(reg_type t)
     json_object_set_new(res, "conditionalUpdate", json_false());
     json_object_set_new(res, "conditionalDelete", json_string("not-supported"));
     if (reg_type_is_personal(t))
-        json_object_set_new(res, "documentation",
-                            json_string("health-worker data: every interaction needs a bearer token"));
+        json_object_set_new(
+            res, "documentation",
+            json_string("health-worker data: every interaction needs a bearer token"));
     return res;
 }
 
@@ -69,10 +72,11 @@ web_capability(const web_req *r)
     json_object_set_new(cs, "kind", json_string("instance"));
     json_object_set_new(cs, "software",
                         json_pack("{s:s, s:s}", "name", "Mahali", "version", MAHALI_VERSION));
-    json_object_set_new(cs, "implementation",
-                        json_pack("{s:s, s:s}", "description",
-                                  "Mahali national registry of health facilities and health workers",
-                                  "url", r->base));
+    json_object_set_new(
+        cs, "implementation",
+        json_pack("{s:s, s:s}", "description",
+                  "Mahali national registry of health facilities and health workers", "url",
+                  r->base));
     json_object_set_new(cs, "fhirVersion", json_string("4.0.1"));
     json_object_set_new(cs, "format", json_pack("[s, s]", "application/fhir+json", "json"));
     json_object_set_new(rest, "mode", json_string("server"));
@@ -86,8 +90,9 @@ web_capability(const web_req *r)
                     "History pages hold at most 500 entries (default 50)."));
     json_object_set_new(
         rest, "security",
-        json_pack("{s:b, s:s}", "cors", 0, "description",
-                  "Bearer tokens created with `mahali token create`; roles reader, editor, admin."));
+        json_pack(
+            "{s:b, s:s}", "cors", 0, "description",
+            "Bearer tokens created with `mahali token create`; roles reader, editor, admin."));
     for (int t = 0; t < REG_NTYPES; t++)
         json_array_append_new(resources, resource_entry((reg_type)t));
     json_object_set_new(rest, "resource", resources);

@@ -11,7 +11,7 @@
 #include "web/web_int.h"
 
 #define COUNT_DEFAULT 50
-#define COUNT_MAX 500
+#define COUNT_MAX     500
 
 /* ---- request helpers -------------------------------------------------------------------- */
 
@@ -110,8 +110,8 @@ read_body(web_req *r, size_t *len_out)
             char *nb;
             if (size > cap + 1) {
                 free(buf);
-                web_fail(r, 413, CORE_ISSUE_TOO_LONG, "the body is larger than the limit of %zu bytes",
-                         cap);
+                web_fail(r, 413, CORE_ISSUE_TOO_LONG,
+                         "the body is larger than the limit of %zu bytes", cap);
                 return NULL;
             }
             size *= 2;
@@ -217,8 +217,8 @@ enum access { ACCESS_READ, ACCESS_WRITE };
 static int
 authorize(web_req *r, int t, enum access a)
 {
-    int needs_token = a == ACCESS_WRITE || t < 0 || !r->cfg->public_read ||
-                      reg_type_is_personal((reg_type)t);
+    int needs_token =
+        a == ACCESS_WRITE || t < 0 || !r->cfg->public_read || reg_type_is_personal((reg_type)t);
     if (!needs_token)
         return 0;
     if (r->who.role == REG_ROLE_NONE) {
@@ -226,7 +226,8 @@ authorize(web_req *r, int t, enum access a)
         return -1;
     }
     if (a == ACCESS_WRITE && r->who.role < REG_ROLE_EDITOR) {
-        web_fail(r, 403, CORE_ISSUE_FORBIDDEN, "role %s may not change resources; editor or admin may",
+        web_fail(r, 403, CORE_ISSUE_FORBIDDEN,
+                 "role %s may not change resources; editor or admin may",
                  reg_role_name(r->who.role));
         return -1;
     }
@@ -261,8 +262,8 @@ send_write(web_req *r, reg_type t, const reg_write *w, int status)
         json_t *oo;
         info.status = status;
         info.code = CORE_ISSUE_INFORMATIONAL;
-        snprintf(info.msg, sizeof(info.msg), "%s %s/%s version %d", w->created ? "created" : "updated",
-                 reg_type_name(t), w->id, w->version);
+        snprintf(info.msg, sizeof(info.msg), "%s %s/%s version %d",
+                 w->created ? "created" : "updated", reg_type_name(t), w->id, w->version);
         oo = web_outcome(&info);
         web_send_json(r, status, hdrs, oo);
         json_decref(oo);
@@ -290,7 +291,8 @@ actor(web_req *r)
     return a;
 }
 
-/* ---- interactions ------------------------------------------------------------------------------ */
+/* ---- interactions ------------------------------------------------------------------------------
+ */
 
 static int
 do_read(web_req *r, reg_type t, const char *id)
@@ -443,8 +445,8 @@ do_history(web_req *r, int t, const char *id)
         return fail(r, &err);
 
     path = t < 0 ? "_history"
-                 : id ? core_arena_sprintf(r->arena, "%s/%s/_history", reg_type_name((reg_type)t), id)
-                      : core_arena_sprintf(r->arena, "%s/_history", reg_type_name((reg_type)t));
+           : id  ? core_arena_sprintf(r->arena, "%s/%s/_history", reg_type_name((reg_type)t), id)
+                 : core_arena_sprintf(r->arena, "%s/_history", reg_type_name((reg_type)t));
     bundle = json_object();
     core_random(rnd, sizeof(rnd));
     for (int i = 0; i < 16; i++)
@@ -470,10 +472,9 @@ do_history(web_req *r, int t, const char *id)
                                                    count, since, cursor ? "&_cursor=" : "",
                                                    cursor ? cursor : "")));
         if (next)
-            json_array_append_new(links,
-                                  link("next", core_arena_sprintf(r->arena,
-                                                                  "%s/%s?_count=%d%s&_cursor=%lld",
-                                                                  r->base, path, count, since, next)));
+            json_array_append_new(
+                links, link("next", core_arena_sprintf(r->arena, "%s/%s?_count=%d%s&_cursor=%lld",
+                                                       r->base, path, count, since, next)));
     }
     json_object_set_new(bundle, "link", links);
     entries = json_array();
@@ -483,8 +484,9 @@ do_history(web_req *r, int t, const char *id)
         json_t *entry = json_object();
         char etag[24];
         snprintf(etag, sizeof(etag), "W/\"%d\"", e[i].version);
-        json_object_set_new(entry, "fullUrl",
-                            json_string(core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, e[i].id)));
+        json_object_set_new(
+            entry, "fullUrl",
+            json_string(core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, e[i].id)));
         if (e[i].resource)
             json_object_set(entry, "resource", e[i].resource);
         json_object_set_new(
@@ -493,7 +495,9 @@ do_history(web_req *r, int t, const char *id)
                       is_post ? tn : core_arena_sprintf(r->arena, "%s/%s", tn, e[i].id)));
         json_object_set_new(entry, "response",
                             json_pack("{s:s, s:s, s:s}", "status",
-                                      is_post ? "201 Created" : is_del ? "204 No Content" : "200 OK",
+                                      is_post  ? "201 Created"
+                                      : is_del ? "204 No Content"
+                                               : "200 OK",
                                       "etag", etag, "lastModified", e[i].last_updated));
         json_array_append_new(entries, entry);
     }
@@ -532,7 +536,8 @@ method_not_allowed(web_req *r, const char *allow)
     return 405;
 }
 
-/* ---- routing ------------------------------------------------------------------------------------ */
+/* ---- routing ------------------------------------------------------------------------------------
+ */
 
 #define MAX_SEGMENTS 5
 
@@ -593,7 +598,8 @@ web_fhir_handle(web_req *r)
     if (nseg >= 2 && seg[1][0] != '_' && !reg_id_valid(seg[1])) {
         core_err err = CORE_ERR_INIT;
         core_err_set_at(&err, 400, CORE_ISSUE_VALUE, "id",
-                        "id \"%.64s\" is not valid: use 1 to 64 letters, digits, '-' or '.'", seg[1]);
+                        "id \"%.64s\" is not valid: use 1 to 64 letters, digits, '-' or '.'",
+                        seg[1]);
         return fail(r, &err);
     }
 

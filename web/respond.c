@@ -14,8 +14,12 @@ reason(int status)
 }
 
 void
-web_send(web_req *r, int status, const char *content_type, const char *extra_headers,
-         const char *body, size_t len)
+web_send(web_req *r,
+         int status,
+         const char *content_type,
+         const char *extra_headers,
+         const char *body,
+         size_t len)
 {
     char head[2048];
     int n;
@@ -33,7 +37,8 @@ web_send(web_req *r, int status, const char *content_type, const char *extra_hea
                  content_type ? content_type : "", content_type ? "\r\n" : "",
                  extra_headers ? extra_headers : "");
     if (n < 0 || (size_t)n >= sizeof(head))
-        n = snprintf(head, sizeof(head), "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+        n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
     buf = core_arena_alloc(r->arena, (size_t)n + (body ? len : 0));
     memcpy(buf, head, (size_t)n);
     if (body && len)
@@ -74,13 +79,12 @@ web_outcome(const core_err *err)
     const core_issue_item *it;
 
     json_object_set_new(oo, "resourceType", json_string("OperationOutcome"));
-    json_array_append_new(issues, issue(err->status >= 400 || err->status == 0 ? "error"
-                                                                               : "information",
-                                        err->code ? err->code : CORE_ISSUE_EXCEPTION, err->msg,
-                                        err->expr));
+    json_array_append_new(issues,
+                          issue(err->status >= 400 || err->status == 0 ? "error" : "information",
+                                err->code ? err->code : CORE_ISSUE_EXCEPTION, err->msg, err->expr));
     for (it = err->more; it; it = it->next)
-        json_array_append_new(issues,
-                              issue(it->warning ? "warning" : "error", it->code, it->msg, it->expr));
+        json_array_append_new(
+            issues, issue(it->warning ? "warning" : "error", it->code, it->msg, it->expr));
     json_object_set_new(oo, "issue", issues);
     return oo;
 }
@@ -149,6 +153,6 @@ web_http_date(const char *instant, char out[40])
         m > 12)
         y = 1970, m = 1, d = 1;
     days = days_from_civil(y, m, d);
-    snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d GMT", wd[((days % 7) + 7) % 7], d,
-             mo[m - 1], y, hh, mm, ss);
+    snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d GMT", wd[((days % 7) + 7) % 7], d, mo[m - 1],
+             y, hh, mm, ss);
 }

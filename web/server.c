@@ -113,8 +113,7 @@ handle_other(struct mg_connection *conn, void *cbdata)
         const char *to = "Location: /fhir/metadata\r\n";
         web_send(&r, 302, "text/plain; charset=utf-8", to, "see /fhir/metadata\n", 19);
     } else {
-        web_fail(&r, 404, CORE_ISSUE_NOT_FOUND, "nothing is served at \"%.200s\"",
-                 r.ri->local_uri);
+        web_fail(&r, 404, CORE_ISSUE_NOT_FOUND, "nothing is served at \"%.200s\"", r.ri->local_uri);
     }
     core_arena_destroy(r.arena);
     return 404;

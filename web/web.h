@@ -8,15 +8,18 @@
 
 /* Server settings, frozen before the server starts. Strings are borrowed for the server's life. */
 typedef struct web_config {
-    const char *listen;      /* "127.0.0.1:8080"; port 0 picks a free one */
-    const char *conninfo;    /* libpq connection string of the registry database */
-    const char *base_url;    /* public base of the FHIR API, or NULL: http://<Host>/fhir */
-    int public_read;         /* 1: anonymous reads of facility-side resources are allowed */
-    int num_threads;         /* civetweb workers (each holds one database connection) */
-    size_t max_body;         /* request body cap in bytes */
+    const char *listen;   /* "127.0.0.1:8080"; port 0 picks a free one */
+    const char *conninfo; /* libpq connection string of the registry database */
+    const char *base_url; /* public base of the FHIR API, or NULL: http://<Host>/fhir */
+    int public_read;      /* 1: anonymous reads of facility-side resources are allowed */
+    int num_threads;      /* civetweb workers (each holds one database connection) */
+    size_t max_body;      /* request body cap in bytes */
 } web_config;
 
-#define WEB_CONFIG_INIT {"127.0.0.1:8080", NULL, NULL, 1, 16, 16u << 20}
+#define WEB_CONFIG_INIT                                \
+    {                                                  \
+        "127.0.0.1:8080", NULL, NULL, 1, 16, 16u << 20 \
+    }
 
 typedef struct web_server web_server;
 

@@ -18,16 +18,20 @@ typedef struct web_req {
     const web_config *cfg;
     web_thread *th;
     core_arena *arena;
-    const char *base;        /* FHIR base URL, arena-owned */
-    int pretty;              /* _pretty=true */
-    reg_principal who;       /* role NONE when anonymous */
-    int token_presented;     /* an Authorization header was given */
+    const char *base;    /* FHIR base URL, arena-owned */
+    int pretty;          /* _pretty=true */
+    reg_principal who;   /* role NONE when anonymous */
+    int token_presented; /* an Authorization header was given */
 } web_req;
 
 /** Send a complete response in one write (civetweb stalls on split writes). body may be NULL.
  *  extra_headers: "Name: value\r\n" lines or NULL. */
-void web_send(web_req *r, int status, const char *content_type, const char *extra_headers,
-              const char *body, size_t len);
+void web_send(web_req *r,
+              int status,
+              const char *content_type,
+              const char *extra_headers,
+              const char *body,
+              size_t len);
 /** Send json (borrowed) as application/fhir+json. */
 void web_send_json(web_req *r, int status, const char *extra_headers, const json_t *json);
 /** Render err as an OperationOutcome with err->status (500 if unset). Logs 5xx. */

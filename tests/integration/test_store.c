@@ -1,10 +1,11 @@
 /* Integration tests of the versioned store against a real PostgreSQL + PostGIS (the ctest
  * fixture `pg`): optimistic locking under concurrent writers, racing update-as-create, no-op
  * updates, history paging and the change feed's safe horizon. Each run uses its own database. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
+
 #include <cmocka.h>
 
 #include <pthread.h>
@@ -28,8 +29,8 @@ db_open(void)
 static json_t *
 location(const char *id, const char *name)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s}", "resourceType", "Location", "name", name, "status",
-                          "active");
+    json_t *j =
+        json_pack("{s:s, s:s, s:s}", "resourceType", "Location", "name", name, "status", "active");
     if (id)
         json_object_set_new(j, "id", json_string(id));
     return j;
@@ -119,7 +120,7 @@ test_noop_update(void **state)
 
 /* ---- concurrency ------------------------------------------------------------------------- */
 
-#define WRITERS 8
+#define WRITERS  8
 #define ATTEMPTS 40
 
 typedef struct racer {
@@ -383,12 +384,9 @@ main(void)
     FILE *f;
     int rc;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crud),
-        cmocka_unit_test(test_noop_update),
-        cmocka_unit_test(test_if_match_race),
-        cmocka_unit_test(test_put_create_race),
-        cmocka_unit_test(test_history_paging),
-        cmocka_unit_test(test_feed_horizon),
+        cmocka_unit_test(test_crud),           cmocka_unit_test(test_noop_update),
+        cmocka_unit_test(test_if_match_race),  cmocka_unit_test(test_put_create_race),
+        cmocka_unit_test(test_history_paging), cmocka_unit_test(test_feed_horizon),
     };
 
     snprintf(path, sizeof(path), "%s/conninfo", dir ? dir : ".");

@@ -1,9 +1,10 @@
 /* Unit tests of core/arena.c and core/err.c: allocation, alignment, deferred clean-ups in LIFO
  * order, and error collection. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
+
 #include <cmocka.h>
 
 #include <string.h>

@@ -1,8 +1,9 @@
 /* Unit tests of web/respond.c: HTTP dates and OperationOutcome rendering. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
+
 #include <cmocka.h>
 
 #include <string.h>
