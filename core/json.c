@@ -141,8 +141,9 @@ fail_at(core_err *err, const char *in, size_t off, const char *what, const char 
 
     line_col(in, off + 1, &line, &col);
     if (tok)
-        core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "invalid JSON at line %d, column %d: %s \"%.*s\"",
-                     line, col, what, toklen, tok);
+        core_err_set(err, 400, CORE_ISSUE_STRUCTURE,
+                     "invalid JSON at line %d, column %d: %s \"%.*s\"", line, col, what, toklen,
+                     tok);
     else
         core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "invalid JSON at line %d, column %d: %s", line,
                      col, what);
@@ -302,8 +303,8 @@ core_json_parse(const char *buf_in, size_t len, core_err *err)
 
         line_col(buf_in, off, &line, &col);
         clean_message(msg, sizeof(msg), jerr.text);
-        core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "invalid JSON at line %d, column %d: %s",
-                     line, col, msg);
+        core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "invalid JSON at line %d, column %d: %s", line,
+                     col, msg);
     }
     free(out.p);
     return j;

@@ -244,6 +244,22 @@ reg_create(
     return write_row(out, db, t, id, "create", res, 0, who, err);
 }
 
+/* "Location.id": the FHIRPath of a type's id element, for error messages. */
+static const char *
+id_path(reg_type t)
+{
+    static const char *const paths[REG_NTYPES] = {
+        [REG_ORGANIZATION] = "Organization.id",
+        [REG_LOCATION] = "Location.id",
+        [REG_HEALTHCARESERVICE] = "HealthcareService.id",
+        [REG_PRACTITIONER] = "Practitioner.id",
+        [REG_PRACTITIONERROLE] = "PractitionerRole.id",
+        [REG_ENDPOINT] = "Endpoint.id",
+        [REG_ORGANIZATIONAFFILIATION] = "OrganizationAffiliation.id",
+    };
+    return (unsigned)t < REG_NTYPES ? paths[t] : "id";
+}
+
 int
 reg_update(reg_write *out,
            core_db *db,
@@ -257,17 +273,17 @@ reg_update(reg_write *out,
     json_t *body_id;
 
     if (!reg_id_valid(id))
-        return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "id",
+        return core_err_set_at(err, 400, CORE_ISSUE_VALUE, id_path(t),
                                "id \"%.64s\" is not valid: use 1 to 64 letters, digits, '-' or '.'",
                                id);
     if (check_body(res, t, err) < 0)
         return -1;
     body_id = json_object_get(res, "id");
     if (!body_id)
-        return core_err_set_at(err, 400, CORE_ISSUE_REQUIRED, "id",
+        return core_err_set_at(err, 400, CORE_ISSUE_REQUIRED, id_path(t),
                                "the resource must carry its id (\"%s\") in an update", id);
     if (!json_is_string(body_id) || strcmp(json_string_value(body_id), id) != 0)
-        return core_err_set_at(err, 400, CORE_ISSUE_INVALID, "id",
+        return core_err_set_at(err, 400, CORE_ISSUE_INVALID, id_path(t),
                                "the resource id does not match the id in the URL (\"%s\")", id);
     return write_row(out, db, t, id, "update", res, if_match, who, err);
 }

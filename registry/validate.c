@@ -28,17 +28,18 @@
 
 #include "registry/validate.h"
 
-#define MODEL_PATH  "registry/fhir_model.json"
-#define MAX_ELEMS   256 /* elements per type; the largest R4 type has about 70 */
-#define MAX_ISSUES  100
-#define MAX_DEPTH   CORE_JSON_MAX_DEPTH
-#define PATH_CAP    512
-#define STRING_MAX  1048576 /* R4 string: "SHALL NOT exceed 1MB" */
-#define MCSD_SD     "https://profiles.ihe.net/ITI/mCSD/StructureDefinition/"
-#define MCSD_TYPES  "https://profiles.ihe.net/ITI/mCSD/CodeSystem/IHE.mCSD.Organization.Location.Types"
-#define BOUNDARY    "http://hl7.org/fhir/StructureDefinition/location-boundary-geojson"
-#define GEOJSON     "application/geo+json"
-#define XHTML_NS    "http://www.w3.org/1999/xhtml"
+#define MODEL_PATH "registry/fhir_model.json"
+#define MAX_ELEMS  256 /* elements per type; the largest R4 type has about 70 */
+#define MAX_ISSUES 100
+#define MAX_DEPTH  CORE_JSON_MAX_DEPTH
+#define PATH_CAP   512
+#define STRING_MAX 1048576 /* R4 string: "SHALL NOT exceed 1MB" */
+#define MCSD_SD    "https://profiles.ihe.net/ITI/mCSD/StructureDefinition/"
+#define MCSD_TYPES \
+    "https://profiles.ihe.net/ITI/mCSD/CodeSystem/IHE.mCSD.Organization.Location.Types"
+#define BOUNDARY "http://hl7.org/fhir/StructureDefinition/location-boundary-geojson"
+#define GEOJSON  "application/geo+json"
+#define XHTML_NS "http://www.w3.org/1999/xhtml"
 
 /* ---- the model ------------------------------------------------------------------------------ */
 
@@ -88,15 +89,18 @@ static const struct {
     { "id", P_ID, J_STRING, "an id of 1 to 64 letters, digits, \"-\" or \".\"" },
     { "instant", P_INSTANT, J_STRING, "an instant as YYYY-MM-DDThh:mm:ss[.fff] with a time zone" },
     { "integer", P_INTEGER, J_NUMBER, "an integer between -2147483648 and 2147483647" },
-    { "markdown", P_MARKDOWN, J_STRING, "a string without control characters other than tab, CR and LF" },
+    { "markdown", P_MARKDOWN, J_STRING,
+      "a string without control characters other than tab, CR and LF" },
     { "oid", P_OID, J_STRING, "an OID as urn:oid: followed by dotted numbers" },
     { "positiveInt", P_POSITIVEINT, J_NUMBER, "an integer between 1 and 2147483647" },
-    { "string", P_STRING, J_STRING, "a string without control characters other than tab, CR and LF" },
+    { "string", P_STRING, J_STRING,
+      "a string without control characters other than tab, CR and LF" },
     { "time", P_TIME, J_STRING, "a time as hh:mm:ss[.fff]" },
     { "unsignedInt", P_UNSIGNEDINT, J_NUMBER, "an integer between 0 and 2147483647" },
     { "uri", P_URI, J_STRING, "a URI without whitespace" },
     { "url", P_URL, J_STRING, "a URL without whitespace" },
-    { "uuid", P_UUID, J_STRING, "a UUID as urn:uuid: followed by lower-case hex digits 8-4-4-4-12" },
+    { "uuid", P_UUID, J_STRING,
+      "a UUID as urn:uuid: followed by lower-case hex digits 8-4-4-4-12" },
     { "xhtml", P_XHTML, J_STRING, "an XHTML <div> element" },
 };
 #define NPRIMS (sizeof(prims) / sizeof(prims[0]))
@@ -462,8 +466,7 @@ vreport(vctx *c, int status, core_issue code, const char *fmt, va_list ap)
     it->msg = xstrdup(msg);
 }
 
-static size_t
-path_add(vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static size_t path_add(vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Append to the path (truncating at PATH_CAP); returns the old length for path_pop. */
 static size_t
@@ -502,8 +505,8 @@ path_pop(vctx *c, size_t old)
 
 static void report(vctx *c, int status, core_issue code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void report_in(vctx *c, const char *child, int status, core_issue code, const char *fmt,
-                      ...) __attribute__((format(printf, 5, 6)));
+static void report_in(vctx *c, const char *child, int status, core_issue code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* An issue about the element at the current path. */
 static void
@@ -546,12 +549,11 @@ flush(vctx *c, core_err *err)
         rc = core_err_set_at(err, l->status, l->code, l->expr, "%s", l->msg);
         for (i = 0; i < c->n; i++) {
             if (i != lead)
-                core_err_add(err, c->issues[i].code, 0, c->issues[i].expr, "%s",
-                             c->issues[i].msg);
+                core_err_add(err, c->issues[i].code, 0, c->issues[i].expr, "%s", c->issues[i].msg);
         }
         if (c->omitted)
-            core_err_add(err, CORE_ISSUE_TOO_LONG, 1, "",
-                         "%zu further issues were not reported", c->omitted);
+            core_err_add(err, CORE_ISSUE_TOO_LONG, 1, "", "%zu further issues were not reported",
+                         c->omitted);
     }
     for (i = 0; i < c->n; i++) {
         free(c->issues[i].expr);
@@ -948,9 +950,10 @@ eq_ci(const char *s, size_t n, const char *word)
 
 /* Elements the R4 narrative may not hold (FHIR R4 narrative.html: no head, body, scripts, forms,
  * base/link, frames, iframes, objects). */
-static const char *const banned_tags[] = { "script", "iframe", "frame", "frameset", "object", "embed",
-                                           "applet", "form", "input", "button", "select", "textarea",
-                                           "base", "link", "head", "body", "meta" };
+static const char *const banned_tags[] = { "script", "iframe",   "frame", "frameset", "object",
+                                           "embed",  "applet",   "form",  "input",    "button",
+                                           "select", "textarea", "base",  "link",     "head",
+                                           "body",   "meta" };
 
 /* An attribute value as a browser would read a URL scheme from it: character references
  * decoded, whitespace and control characters dropped, lower case. Enough to see through
@@ -1011,7 +1014,8 @@ check_xhtml(vctx *c, const char *s, size_t n)
         return;
     }
     if (has_ci(s, n, "javascript:") || has_ci(s, n, "vbscript:"))
-        report(c, 422, CORE_ISSUE_INVALID, "narrative must not contain javascript: or vbscript: URLs");
+        report(c, 422, CORE_ISSUE_INVALID,
+               "narrative must not contain javascript: or vbscript: URLs");
     while (i < n) {
         size_t name, nlen, t;
         if (s[i] != '<') {
@@ -1072,7 +1076,8 @@ check_xhtml(vctx *c, const char *s, size_t n)
                     vlen = i - vs;
                 }
             }
-            if (alen > 2 && lower((unsigned char)s[an]) == 'o' && lower((unsigned char)s[an + 1]) == 'n') {
+            if (alen > 2 && lower((unsigned char)s[an]) == 'o' &&
+                lower((unsigned char)s[an + 1]) == 'n') {
                 report(c, 422, CORE_ISSUE_INVALID,
                        "narrative must not contain event handler attributes (got \"%s\")",
                        clip(q, s + an, alen));
@@ -1087,8 +1092,8 @@ check_xhtml(vctx *c, const char *s, size_t n)
                     return;
                 }
             }
-            if (root && alen == 5 && memcmp(s + an, "xmlns", 5) == 0 &&
-                vlen == strlen(XHTML_NS) && memcmp(s + vs, XHTML_NS, vlen) == 0)
+            if (root && alen == 5 && memcmp(s + an, "xmlns", 5) == 0 && vlen == strlen(XHTML_NS) &&
+                memcmp(s + vs, XHTML_NS, vlen) == 0)
                 ns = 1;
         }
         root = 0;
@@ -1117,11 +1122,13 @@ check_prim(vctx *c, const vtype *t, const char *name, const json_t *v)
     switch (prims[pi].json) {
     case J_BOOLEAN:
         if (!json_is_boolean(v))
-            report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted, describe(got, v));
+            report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted,
+                   describe(got, v));
         return;
     case J_NUMBER:
         if (!core_json_is_number(v)) {
-            report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted, describe(got, v));
+            report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted,
+                   describe(got, v));
             return;
         }
         s = core_json_number_text(v);
@@ -1140,13 +1147,15 @@ check_prim(vctx *c, const vtype *t, const char *name, const json_t *v)
             break;
         }
         if (!ok)
-            report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted, describe(got, v));
+            report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted,
+                   describe(got, v));
         return;
     case J_STRING:
         break;
     }
     if (!core_json_is_text(v)) {
-        report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted, describe(got, v));
+        report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted,
+               describe(got, v));
         return;
     }
     s = json_string_value(v);
@@ -1204,7 +1213,8 @@ check_prim(vctx *c, const vtype *t, const char *name, const json_t *v)
         break;
     }
     if (!ok)
-        report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted, describe(got, v));
+        report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted,
+               describe(got, v));
 }
 
 /* A primitive's `_name` companion entry (not null): an object holding id and extension. */
@@ -1214,7 +1224,8 @@ check_companion(vctx *c, const char *name, const json_t *v)
     char got[72];
 
     if (!json_is_object(v))
-        report(c, 400, CORE_ISSUE_STRUCTURE, "_%s must be an object (got %s)", name, describe(got, v));
+        report(c, 400, CORE_ISSUE_STRUCTURE, "_%s must be an object (got %s)", name,
+               describe(got, v));
     else if (json_object_size(v) == 0)
         report(c, 400, CORE_ISSUE_VALUE, "_%s must not be empty", name);
     else
@@ -1293,7 +1304,8 @@ check_node(vctx *c, const vtype *t, const char *name, const json_t *v)
     if (json_is_null(v))
         report(c, 400, CORE_ISSUE_VALUE, "%s must not be null", name);
     else if (!json_is_object(v))
-        report(c, 400, CORE_ISSUE_STRUCTURE, "%s must be an object (got %s)", name, describe(got, v));
+        report(c, 400, CORE_ISSUE_STRUCTURE, "%s must be an object (got %s)", name,
+               describe(got, v));
     else if (json_object_size(v) == 0)
         report(c, 400, CORE_ISSUE_VALUE, "%s must not be empty", name);
     else if (t->kind == K_ANY_RESOURCE)
@@ -1389,8 +1401,8 @@ check_object(vctx *c, const json_t *obj, const vtype *t, int is_resource)
         if (count[p->el->index]++ == 0)
             first[p->el->index] = p->json;
         else if (p->el->choice)
-            report_in(c, p->json, 400, CORE_ISSUE_STRUCTURE,
-                      "only one of %s and %s may be present", first[p->el->index], p->json);
+            report_in(c, p->json, 400, CORE_ISSUE_STRUCTURE, "only one of %s and %s may be present",
+                      first[p->el->index], p->json);
         old = path_push(c, p->json);
         if (p->type->kind == K_PRIMITIVE)
             check_primitive_slot(c, p, companion ? NULL : v, companion ? v : comp);
@@ -1457,36 +1469,136 @@ check_resource(vctx *c, const json_t *obj, const vtype *expect)
 /* ---- mCSD profiles (shared/mcsd.md §4) ------------------------------------------------------ */
 
 typedef struct mcsd_profile {
-    const char *id;         /* StructureDefinition id, after MCSD_SD in the canonical */
-    const char *type;       /* resource type it constrains */
-    int parent;             /* index in mcsd[] of the profile it derives from, or -1 */
-    int base;               /* implicitRules 0..0 and modifierExtension 0..0 */
-    const char *required[5]; /* min >= 1 */
+    const char *id;           /* StructureDefinition id, after MCSD_SD in the canonical */
+    const char *type;         /* resource type it constrains */
+    int parent;               /* index in mcsd[] of the profile it derives from, or -1 */
+    int base;                 /* implicitRules 0..0 and modifierExtension 0..0 */
+    const char *required[5];  /* min >= 1 */
     const char *forbidden[3]; /* max = 0 */
-    const char *type_code;  /* slice: type has exactly one coding MCSD_TYPES#type_code */
-    int min_types;          /* type 2..* (FacilityLocation) */
-    int boundary;           /* 1: check boundary extensions, 2: also at most one */
-    int process_bundle;     /* ProcessCareServices: transaction of POST/PUT/DELETE */
+    const char *type_code;    /* slice: type has exactly one coding MCSD_TYPES#type_code */
+    int min_types;            /* type 2..* (FacilityLocation) */
+    int boundary;             /* 1: check boundary extensions, 2: also at most one */
+    int process_bundle;       /* ProcessCareServices: transaction of POST/PUT/DELETE */
 } mcsd_profile;
 
 /* Parents come before their children. */
 static const mcsd_profile mcsd[] = {
-    /* 0 */ { "IHE.mCSD.Organization", "Organization", -1, 1, { "type", "name" }, { NULL }, NULL, 0, 0, 0 },
-    /* 1 */ { "IHE.mCSD.FacilityOrganization", "Organization", 0, 0, { NULL }, { NULL }, "facility", 0, 0, 0 },
-    /* 2 */ { "IHE.mCSD.JurisdictionOrganization", "Organization", 0, 0, { NULL }, { NULL }, "jurisdiction", 0, 0, 0 },
-    /* 3 */ { "IHE.mCSD.Location", "Location", -1, 1, { "status", "name", "type" }, { NULL }, NULL, 0, 1, 0 },
-    /* 4 */ { "IHE.mCSD.FacilityLocation", "Location", 3, 0, { "managingOrganization" }, { NULL }, "facility", 2, 0, 0 },
-    /* 5 */ { "IHE.mCSD.JurisdictionLocation", "Location", 3, 0, { "managingOrganization" }, { NULL }, "jurisdiction", 0, 2, 0 },
-    /* 6 */ { "IHE.mCSD.LocationDistance", "Location", 3, 0, { "position" }, { NULL }, NULL, 0, 0, 0 },
+    /* 0 */ { "IHE.mCSD.Organization",
+              "Organization",
+              -1,
+              1,
+              { "type", "name" },
+              { NULL },
+              NULL,
+              0,
+              0,
+              0 },
+    /* 1 */
+    { "IHE.mCSD.FacilityOrganization",
+      "Organization",
+      0,
+      0,
+      { NULL },
+      { NULL },
+      "facility",
+      0,
+      0,
+      0 },
+    /* 2 */
+    { "IHE.mCSD.JurisdictionOrganization",
+      "Organization",
+      0,
+      0,
+      { NULL },
+      { NULL },
+      "jurisdiction",
+      0,
+      0,
+      0 },
+    /* 3 */
+    { "IHE.mCSD.Location",
+      "Location",
+      -1,
+      1,
+      { "status", "name", "type" },
+      { NULL },
+      NULL,
+      0,
+      1,
+      0 },
+    /* 4 */
+    { "IHE.mCSD.FacilityLocation",
+      "Location",
+      3,
+      0,
+      { "managingOrganization" },
+      { NULL },
+      "facility",
+      2,
+      0,
+      0 },
+    /* 5 */
+    { "IHE.mCSD.JurisdictionLocation",
+      "Location",
+      3,
+      0,
+      { "managingOrganization" },
+      { NULL },
+      "jurisdiction",
+      0,
+      2,
+      0 },
+    /* 6 */
+    { "IHE.mCSD.LocationDistance", "Location", 3, 0, { "position" }, { NULL }, NULL, 0, 0, 0 },
     /* 7 */ { "IHE.mCSD.Practitioner", "Practitioner", -1, 1, { "name" }, { NULL }, NULL, 0, 0, 0 },
-    /* 8 */ { "IHE.mCSD.PractitionerRole", "PractitionerRole", -1, 1, { "code" }, { NULL }, NULL, 0, 0, 0 },
-    /* 9 */ { "IHE.mCSD.HealthcareService", "HealthcareService", -1, 1, { "type", "name" }, { NULL }, NULL, 0, 0, 0 },
-    /* 10 */ { "IHE.mCSD.OrganizationAffiliation", "OrganizationAffiliation", -1, 1,
-               { "active", "code", "organization", "participatingOrganization" }, { "network" }, NULL, 0, 0, 0 },
-    /* 11 */ { "IHE.mCSD.OrganizationAffiliation.DocShare", "OrganizationAffiliation", 10, 0,
-               { "identifier" }, { NULL }, NULL, 0, 0, 0 },
-    /* 12 */ { "IHE.mCSD.Endpoint", "Endpoint", -1, 1, { "managingOrganization" }, { NULL }, NULL, 0, 0, 0 },
-    /* 13 */ { "IHE.mCSD.Endpoint.DocShare", "Endpoint", 12, 0, { "address" }, { "name", "header" }, NULL, 0, 0, 0 },
+    /* 8 */
+    { "IHE.mCSD.PractitionerRole", "PractitionerRole", -1, 1, { "code" }, { NULL }, NULL, 0, 0, 0 },
+    /* 9 */
+    { "IHE.mCSD.HealthcareService",
+      "HealthcareService",
+      -1,
+      1,
+      { "type", "name" },
+      { NULL },
+      NULL,
+      0,
+      0,
+      0 },
+    /* 10 */
+    { "IHE.mCSD.OrganizationAffiliation",
+      "OrganizationAffiliation",
+      -1,
+      1,
+      { "active", "code", "organization", "participatingOrganization" },
+      { "network" },
+      NULL,
+      0,
+      0,
+      0 },
+    /* 11 */
+    { "IHE.mCSD.OrganizationAffiliation.DocShare",
+      "OrganizationAffiliation",
+      10,
+      0,
+      { "identifier" },
+      { NULL },
+      NULL,
+      0,
+      0,
+      0 },
+    /* 12 */
+    { "IHE.mCSD.Endpoint", "Endpoint", -1, 1, { "managingOrganization" }, { NULL }, NULL, 0, 0, 0 },
+    /* 13 */
+    { "IHE.mCSD.Endpoint.DocShare",
+      "Endpoint",
+      12,
+      0,
+      { "address" },
+      { "name", "header" },
+      NULL,
+      0,
+      0,
+      0 },
     /* 14 */ { "IHE.mCSD.ProcessCareServices", "Bundle", -1, 0, { NULL }, { NULL }, NULL, 0, 0, 1 },
 };
 #define NMCSD (sizeof(mcsd) / sizeof(mcsd[0]))
@@ -1529,8 +1641,7 @@ check_type_slice(vctx *c, const json_t *res, const mcsd_profile *pr)
     }
     if (pr->type_code && matches == 0)
         report_in(c, "type", 422, CORE_ISSUE_PROCESSING,
-                  "type must include the code \"%s\" of system " MCSD_TYPES
-                  " (profile %s)",
+                  "type must include the code \"%s\" of system " MCSD_TYPES " (profile %s)",
                   pr->type_code, pr->id);
     else if (pr->type_code && matches > 1)
         report_in(c, "type", 422, CORE_ISSUE_PROCESSING,

@@ -24,7 +24,12 @@ function load() {
     console.log(`# schema: ${state.skip}`);
     return state;
   }
-  const Ajv = require('ajv').default;
+  let Ajv;
+  try {
+    Ajv = require('ajv').default;
+  } catch {
+    throw new Error('the npm package ajv is not installed: run `npm ci --prefix tests`');
+  }
   const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8'));
   // draft-06 names its identifier `$id`; the FHIR file uses the draft-04 `id`.
   delete schema.id;
