@@ -597,7 +597,7 @@ web_fhir_handle(web_req *r)
     }
     if (nseg >= 2 && seg[1][0] != '_' && !reg_id_valid(seg[1])) {
         core_err err = CORE_ERR_INIT;
-        core_err_set_at(&err, 400, CORE_ISSUE_VALUE, "id",
+        core_err_set_at(&err, 400, CORE_ISSUE_VALUE, core_arena_sprintf(r->arena, "%s.id", seg[0]),
                         "id \"%.64s\" is not valid: use 1 to 64 letters, digits, '-' or '.'",
                         seg[1]);
         return fail(r, &err);
