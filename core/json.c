@@ -16,6 +16,9 @@
 #define MARK_JSON     "\"\\u0000N"
 #define MARK_JSON_LEN 8
 
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
 /* A growable malloc'd byte buffer. */
 typedef struct buf {
     char *p;
@@ -201,7 +204,8 @@ rewrite_numbers(buf *out, const char *in, size_t len, core_err *err)
         } else {
             if (c == '{' || c == '[') {
                 if (depth >= CORE_JSON_MAX_DEPTH) {
-                    fail_at(err, in, i, "nesting deeper than 64 levels", NULL, 0);
+                    fail_at(err, in, i, "nesting deeper than " STR(CORE_JSON_MAX_DEPTH) " levels",
+                            NULL, 0);
                     return -1;
                 }
                 stack[depth++] = c;

@@ -29,7 +29,7 @@
 #include "registry/validate.h"
 
 #define MODEL_PATH "registry/fhir_model.json"
-#define MAX_ELEMS  256 /* elements per type; the largest R4 type has about 70 */
+#define MAX_ELEMS  128 /* elements per type; the largest in R4, ActivityDefinition, has 54 */
 #define MAX_ISSUES 100
 #define MAX_DEPTH  CORE_JSON_MAX_DEPTH
 #define PATH_CAP   512
@@ -346,11 +346,12 @@ build_model(model *m, char *why, size_t cap)
     }
     json_object_foreach ((json_t *)jt, key, v) {
         vtype *t = &m->types[n++];
+        const char *kind = json_string_value(json_object_get(v, "kind"));
         int ok;
+
         t->name = key;
         t->src = v;
         t->primtag = P_NONE;
-        const char *kind = json_string_value(json_object_get(v, "kind"));
         t->kind = kind_of(kind ? kind : "", &ok);
         if (!ok) {
             snprintf(why, cap, "type %s: unknown kind", key);
@@ -386,9 +387,9 @@ load_once(void)
 
     if (build_model(&the_model, why, sizeof(why)) < 0) {
         /* Left allocated: the process cannot validate anything and should stop. */
-        core_log(CORE_LOG_ERROR, "embedded FHIR model: %s", why);
+        core_log(CORE_LOG_ERROR, "embedded FHIR model %s is broken: %s", MODEL_PATH, why);
         core_err_set(&load_err, 500, CORE_ISSUE_EXCEPTION,
-                     "the server's embedded FHIR model is broken: %s", why);
+                     "the server's FHIR model could not be loaded");
         return;
     }
     loaded = &the_model;
@@ -441,6 +442,9 @@ xstrdup(const char *s)
         abort();
     return d;
 }
+
+static void vreport(vctx *c, int status, core_issue code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 static void
 vreport(vctx *c, int status, core_issue code, const char *fmt, va_list ap)
@@ -1013,9 +1017,11 @@ check_xhtml(vctx *c, const char *s, size_t n)
                clip(q, s, n));
         return;
     }
-    if (has_ci(s, n, "javascript:") || has_ci(s, n, "vbscript:"))
+    if (has_ci(s, n, "javascript:") || has_ci(s, n, "vbscript:")) {
         report(c, 422, CORE_ISSUE_INVALID,
                "narrative must not contain javascript: or vbscript: URLs");
+        return;
+    }
     while (i < n) {
         size_t name, nlen, t;
         if (s[i] != '<') {
@@ -1360,11 +1366,25 @@ check_coordinate(vctx *c, const json_t *pos, const char *name, double limit)
     }
 }
 
+/* The JSON name of the first property of obj that expands the same choice element as p. */
+static const char *
+first_expansion(const json_t *obj, const vtype *t, const vprop *p)
+{
+    const char *key;
+    const json_t *v;
+
+    json_object_foreach ((json_t *)obj, key, v) {
+        const vprop *o = find_prop(t, key[0] == '_' ? key + 1 : key);
+        if (o && o->el == p->el && o != p)
+            return o->json;
+    }
+    return "?";
+}
+
 static void
 check_object(vctx *c, const json_t *obj, const vtype *t, int is_resource)
 {
-    unsigned char count[MAX_ELEMS];
-    const char *first[MAX_ELEMS];
+    unsigned char count[MAX_ELEMS]; /* properties seen per element (choices: expansions) */
     const char *key;
     const json_t *v;
     char q[64], ck[128];
@@ -1398,11 +1418,9 @@ check_object(vctx *c, const json_t *obj, const vtype *t, int is_resource)
             memcpy(ck + 1, name, strlen(name) + 1);
             comp = json_object_get(obj, ck);
         }
-        if (count[p->el->index]++ == 0)
-            first[p->el->index] = p->json;
-        else if (p->el->choice)
+        if (count[p->el->index]++ > 0 && p->el->choice)
             report_in(c, p->json, 400, CORE_ISSUE_STRUCTURE, "only one of %s and %s may be present",
-                      first[p->el->index], p->json);
+                      first_expansion(obj, t, p), p->json);
         old = path_push(c, p->json);
         if (p->type->kind == K_PRIMITIVE)
             check_primitive_slot(c, p, companion ? NULL : v, companion ? v : comp);
@@ -1471,137 +1489,103 @@ check_resource(vctx *c, const json_t *obj, const vtype *expect)
 typedef struct mcsd_profile {
     const char *id;           /* StructureDefinition id, after MCSD_SD in the canonical */
     const char *type;         /* resource type it constrains */
-    int parent;               /* index in mcsd[] of the profile it derives from, or -1 */
+    const char *parent;       /* id of the mCSD profile it derives from, or NULL */
     int base;                 /* implicitRules 0..0 and modifierExtension 0..0 */
     const char *required[5];  /* min >= 1 */
     const char *forbidden[3]; /* max = 0 */
     const char *type_code;    /* slice: type has exactly one coding MCSD_TYPES#type_code */
     int min_types;            /* type 2..* (FacilityLocation) */
-    int boundary;             /* 1: check boundary extensions, 2: also at most one */
+    int boundary;             /* 1: check boundary extensions' content, 2: at most one */
     int process_bundle;       /* ProcessCareServices: transaction of POST/PUT/DELETE */
 } mcsd_profile;
 
-/* Parents come before their children. */
+/* Parents come before their children, so that rules apply from the most general. */
 static const mcsd_profile mcsd[] = {
-    /* 0 */ { "IHE.mCSD.Organization",
-              "Organization",
-              -1,
-              1,
-              { "type", "name" },
-              { NULL },
-              NULL,
-              0,
-              0,
-              0 },
-    /* 1 */
-    { "IHE.mCSD.FacilityOrganization",
-      "Organization",
-      0,
-      0,
-      { NULL },
-      { NULL },
-      "facility",
-      0,
-      0,
-      0 },
-    /* 2 */
-    { "IHE.mCSD.JurisdictionOrganization",
-      "Organization",
-      0,
-      0,
-      { NULL },
-      { NULL },
-      "jurisdiction",
-      0,
-      0,
-      0 },
-    /* 3 */
-    { "IHE.mCSD.Location",
-      "Location",
-      -1,
-      1,
-      { "status", "name", "type" },
-      { NULL },
-      NULL,
-      0,
-      1,
-      0 },
-    /* 4 */
-    { "IHE.mCSD.FacilityLocation",
-      "Location",
-      3,
-      0,
-      { "managingOrganization" },
-      { NULL },
-      "facility",
-      2,
-      0,
-      0 },
-    /* 5 */
-    { "IHE.mCSD.JurisdictionLocation",
-      "Location",
-      3,
-      0,
-      { "managingOrganization" },
-      { NULL },
-      "jurisdiction",
-      0,
-      2,
-      0 },
-    /* 6 */
-    { "IHE.mCSD.LocationDistance", "Location", 3, 0, { "position" }, { NULL }, NULL, 0, 0, 0 },
-    /* 7 */ { "IHE.mCSD.Practitioner", "Practitioner", -1, 1, { "name" }, { NULL }, NULL, 0, 0, 0 },
-    /* 8 */
-    { "IHE.mCSD.PractitionerRole", "PractitionerRole", -1, 1, { "code" }, { NULL }, NULL, 0, 0, 0 },
-    /* 9 */
-    { "IHE.mCSD.HealthcareService",
-      "HealthcareService",
-      -1,
-      1,
-      { "type", "name" },
-      { NULL },
-      NULL,
-      0,
-      0,
-      0 },
-    /* 10 */
-    { "IHE.mCSD.OrganizationAffiliation",
-      "OrganizationAffiliation",
-      -1,
-      1,
-      { "active", "code", "organization", "participatingOrganization" },
-      { "network" },
-      NULL,
-      0,
-      0,
-      0 },
-    /* 11 */
-    { "IHE.mCSD.OrganizationAffiliation.DocShare",
-      "OrganizationAffiliation",
-      10,
-      0,
-      { "identifier" },
-      { NULL },
-      NULL,
-      0,
-      0,
-      0 },
-    /* 12 */
-    { "IHE.mCSD.Endpoint", "Endpoint", -1, 1, { "managingOrganization" }, { NULL }, NULL, 0, 0, 0 },
-    /* 13 */
-    { "IHE.mCSD.Endpoint.DocShare",
-      "Endpoint",
-      12,
-      0,
-      { "address" },
-      { "name", "header" },
-      NULL,
-      0,
-      0,
-      0 },
-    /* 14 */ { "IHE.mCSD.ProcessCareServices", "Bundle", -1, 0, { NULL }, { NULL }, NULL, 0, 0, 1 },
+    { .id = "IHE.mCSD.Organization",
+      .type = "Organization",
+      .parent = NULL,
+      .base = 1,
+      .required = { "type", "name" } },
+    { .id = "IHE.mCSD.FacilityOrganization",
+      .type = "Organization",
+      .parent = "IHE.mCSD.Organization",
+      .type_code = "facility" },
+    { .id = "IHE.mCSD.JurisdictionOrganization",
+      .type = "Organization",
+      .parent = "IHE.mCSD.Organization",
+      .type_code = "jurisdiction" },
+    { .id = "IHE.mCSD.Location",
+      .type = "Location",
+      .parent = NULL,
+      .base = 1,
+      .required = { "status", "name", "type" },
+      .boundary = 1 },
+    { .id = "IHE.mCSD.FacilityLocation",
+      .type = "Location",
+      .parent = "IHE.mCSD.Location",
+      .required = { "managingOrganization" },
+      .type_code = "facility",
+      .min_types = 2 },
+    { .id = "IHE.mCSD.JurisdictionLocation",
+      .type = "Location",
+      .parent = "IHE.mCSD.Location",
+      .required = { "managingOrganization" },
+      .type_code = "jurisdiction",
+      .boundary = 2 },
+    { .id = "IHE.mCSD.LocationDistance",
+      .type = "Location",
+      .parent = "IHE.mCSD.Location",
+      .required = { "position" } },
+    { .id = "IHE.mCSD.Practitioner",
+      .type = "Practitioner",
+      .parent = NULL,
+      .base = 1,
+      .required = { "name" } },
+    { .id = "IHE.mCSD.PractitionerRole",
+      .type = "PractitionerRole",
+      .parent = NULL,
+      .base = 1,
+      .required = { "code" } },
+    { .id = "IHE.mCSD.HealthcareService",
+      .type = "HealthcareService",
+      .parent = NULL,
+      .base = 1,
+      .required = { "type", "name" } },
+    { .id = "IHE.mCSD.OrganizationAffiliation",
+      .type = "OrganizationAffiliation",
+      .parent = NULL,
+      .base = 1,
+      .required = { "active", "code", "organization", "participatingOrganization" },
+      .forbidden = { "network" } },
+    { .id = "IHE.mCSD.OrganizationAffiliation.DocShare",
+      .type = "OrganizationAffiliation",
+      .parent = "IHE.mCSD.OrganizationAffiliation",
+      .required = { "identifier" } },
+    { .id = "IHE.mCSD.Endpoint",
+      .type = "Endpoint",
+      .parent = NULL,
+      .base = 1,
+      .required = { "managingOrganization" } },
+    { .id = "IHE.mCSD.Endpoint.DocShare",
+      .type = "Endpoint",
+      .parent = "IHE.mCSD.Endpoint",
+      .required = { "address" },
+      .forbidden = { "name", "header" } },
+    { .id = "IHE.mCSD.ProcessCareServices", .type = "Bundle", .parent = NULL, .process_bundle = 1 },
 };
 #define NMCSD (sizeof(mcsd) / sizeof(mcsd[0]))
+
+/* Index in mcsd[] of the profile id[0..len), or -1. */
+static int
+mcsd_find(const char *id, size_t len)
+{
+    size_t k;
+    for (k = 0; k < NMCSD; k++) {
+        if (strlen(mcsd[k].id) == len && memcmp(mcsd[k].id, id, len) == 0)
+            return (int)k;
+    }
+    return -1;
+}
 
 /* Present as a value or through its `_name` companion (an extension-only primitive counts). */
 static int
@@ -1670,6 +1654,8 @@ check_boundary(vctx *c, const json_t *res, const mcsd_profile *pr)
         if (!text_is(json_object_get(e, "url"), BOUNDARY))
             continue;
         count++;
+        if (pr->boundary != 1)
+            continue;
         old = path_push(c, "extension");
         path_index(c, i);
         att = json_object_get(e, "valueAttachment");
@@ -1775,21 +1761,16 @@ check_profiles(vctx *c, const json_t *res, const vtype *t)
 {
     const json_t *profiles = json_object_get(json_object_get(res, "meta"), "profile"), *pv;
     unsigned apply = 0;
-    size_t i, k;
+    size_t i;
+    int k;
 
     json_array_foreach (profiles, i, pv) {
         const char *s = core_json_is_text(pv) ? json_string_value(pv) : NULL, *id;
-        size_t idlen;
 
         if (!s || strncmp(s, MCSD_SD, strlen(MCSD_SD)) != 0)
             continue;
         id = s + strlen(MCSD_SD);
-        idlen = strcspn(id, "|");
-        for (k = 0; k < NMCSD; k++) {
-            if (strlen(mcsd[k].id) == idlen && memcmp(mcsd[k].id, id, idlen) == 0)
-                break;
-        }
-        if (k == NMCSD)
+        if ((k = mcsd_find(id, strcspn(id, "|"))) < 0)
             continue;
         if (strcmp(mcsd[k].type, t->name) != 0) {
             size_t old = path_add(c, ".meta.profile[%zu]", i);
@@ -1798,10 +1779,10 @@ check_profiles(vctx *c, const json_t *res, const vtype *t)
             path_pop(c, old);
             continue;
         }
-        for (int p = (int)k; p >= 0; p = mcsd[p].parent)
-            apply |= 1u << p;
+        for (; k >= 0; k = mcsd[k].parent ? mcsd_find(mcsd[k].parent, strlen(mcsd[k].parent)) : -1)
+            apply |= 1u << k;
     }
-    for (k = 0; k < NMCSD; k++) {
+    for (k = 0; k < (int)NMCSD; k++) {
         if (apply & (1u << k))
             apply_profile(c, res, &mcsd[k]);
     }

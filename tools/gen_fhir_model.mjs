@@ -6,7 +6,8 @@
 // The output format is documented at the top of registry/validate.c. The output is deterministic.
 //
 // Usage: node tools/gen_fhir_model.mjs [package-dir | package.tgz] [--out path]
-//   Without a source, runs `npm pack hl7.fhir.r4.examples@4.0.1` in a temporary directory.
+//   Without a source, uses tests/node_modules/hl7.fhir.r4.examples if `npm ci` put it there
+//   (tests/package.json), else runs `npm pack hl7.fhir.r4.examples@4.0.1` in a temporary directory.
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,6 +42,11 @@ function fail(msg) {
 function packageDir() {
   let tmp = null;
   let tgz = null;
+  const installed = path.join(here, '..', 'tests', 'node_modules', 'hl7.fhir.r4.examples');
+  if (!source && fs.existsSync(path.join(installed, 'package.json'))) {
+    const v = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')).version;
+    if (v === '4.0.1') return { dir: installed, tmp };
+  }
   if (source && fs.statSync(source).isDirectory()) {
     const inner = path.join(source, 'package');
     return { dir: fs.existsSync(inner) ? inner : source, tmp };
