@@ -63,7 +63,11 @@ connect_now(core_db *db)
 PGconn *
 core_db_conn(core_db *db, core_err *err)
 {
-    if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+    /* A connection the server closed (restart, failover, idle timeout) still reports
+     * CONNECTION_OK until it is read from: PQconsumeInput notices the EOF without blocking,
+     * so the reset happens here instead of failing this request. */
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK && PQconsumeInput(db->conn) &&
+        PQstatus(db->conn) == CONNECTION_OK)
         return db->conn;
     if (db->conn) {
         PQreset(db->conn);

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { numberText, parseLossless } from './lib/json.mjs';
-import { TYPES, assertOutcome, e2eSkipReason, request, sample, useServer } from './lib/server.mjs';
+import { spawn } from 'node:child_process';
+import { TYPES, assertOutcome, e2eSkipReason, psql as psqlCommand, readConninfo, request, sample, useServer, waitFor, withDbname } from './lib/server.mjs';
 
 const skip = e2eSkipReason();
 const HTTP_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
@@ -373,7 +374,8 @@ describe('crud', { skip }, () => {
 
     it('meta.profile and other client meta (tags) are kept', async () => {
       const profile = 'https://profiles.ihe.net/ITI/mCSD/StructureDefinition/IHE.mCSD.Organization';
-      const r = await post(sample('Organization', { meta: { profile: [profile], tag: [{ system: 'urn:e2e', code: 't' }] } }));
+      const type = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/organization-type', code: 'prov' }] }];
+      const r = await post(sample('Organization', { type, meta: { profile: [profile], tag: [{ system: 'urn:e2e', code: 't' }] } }));
       assert.equal(r.status, 201, r.text);
       const g = await S.req('GET', `/fhir/Organization/${r.json.id}`, ed);
       assert.deepEqual(g.json.meta.profile, [profile]);
@@ -465,6 +467,34 @@ describe('crud', { skip }, () => {
       const ids = all.map((e) => e.resource?.id);
       assert.ok(ids.includes(b.json.id), '_since includes a version written at that instant');
       assert.ok(!ids.includes(a.json.id), '_since excludes a version written before');
+    });
+
+    it('an acknowledged write is in the history at once, even while an unrelated transaction is open elsewhere on the same PostgreSQL', async () => {
+      // Another client of the same PostgreSQL (here: database `postgres`) holds a transaction
+      // with an xid open, as a long import, pg_dump or migration elsewhere would.
+      const psql = spawn('psql', ['-X', '-q', '-A', '-t', withDbname(readConninfo(), 'postgres')], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      psql.stdout.on('data', (d) => (out += d));
+      psql.stdin.write("BEGIN;\nSELECT 'xid:' || pg_current_xact_id() || ' pid:' || pg_backend_pid();\nSELECT pg_sleep(20);\n");
+      try {
+        await waitFor(() => out.includes('xid:'), { timeout: 15000, what: 'the unrelated transaction to start' });
+        const r = await post(sample('Organization', { name: 'written while another transaction is open' }));
+        assert.equal(r.status, 201, r.text);
+        const id = r.json.id;
+        const inst = await S.req('GET', `/fhir/Organization/${id}/_history`, ed);
+        assert.equal(inst.status, 200);
+        assert.deepEqual(
+          (inst.json.entry || []).map(entryKey),
+          [`Organization/${id}/1`],
+          `GET /fhir/Organization/${id}/_history right after its 201 must list version 1`,
+        );
+        const typ = await collect(`/fhir/Organization/_history?_since=${encodeURIComponent(r.json.meta.lastUpdated)}`);
+        assert.ok(typ.map(entryKey).includes(`Organization/${id}/1`), 'type history with _since = its lastUpdated must list it');
+      } finally {
+        const pid = /pid:(\d+)/.exec(out)?.[1];
+        if (pid) await psqlCommand(`SELECT pg_terminate_backend(${pid})`);
+        psql.kill('SIGKILL');
+      }
     });
 
     it('system history /fhir/_history with _since holds every type, paging equals the whole', async () => {

@@ -206,7 +206,7 @@ export function startServe(args, { timeout = 60000, env } = {}) {
     }, timeout);
     child.stdout.setEncoding('utf8').on('data', (d) => {
       stdout += d;
-      const m = /mahali: listening on (http:\/\/127\.0\.0\.1:(\d+))\s*$/m.exec(stdout);
+      const m = /^mahali: listening on (http:\/\/127\.0\.0\.1:(\d+))(?=[\s/]|$)/m.exec(stdout);
       if (m && !settled) {
         settled = true;
         clearTimeout(timer);
