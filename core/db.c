@@ -55,7 +55,9 @@ connect_now(core_db *db)
 {
     const char *keys[] = { "dbname", "application_name", "options", "connect_timeout", NULL };
     const char *vals[] = { db->conninfo, db->appname,
-                           "-c statement_timeout=30000 -c lock_timeout=10000", "10", NULL };
+                           "-c statement_timeout=30000 -c lock_timeout=10000 "
+                           "-c idle_in_transaction_session_timeout=60000",
+                           "10", NULL };
     /* expand_dbname=1: the conninfo string (URI or key=value) fills in everything else */
     return PQconnectdbParams(keys, vals, 1);
 }

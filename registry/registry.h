@@ -115,8 +115,9 @@ typedef struct reg_history_entry {
     long long seq;
 } reg_history_entry;
 
-/** Entries newest first, at most q->count. Only changes committed below the oldest running
- *  transaction are shown, so a late commit is never skipped by a client walking the feed.
+/** Entries newest first, at most q->count. Only versions stamped before the start of the
+ *  oldest transaction still open on this database are shown (mahali_feed_horizon), so a client
+ *  that continues from the newest lastUpdated it saw never skips a version committed later.
  *  *entries: malloc'd array (free with reg_history_free); *next_before: cursor for the next
  *  page, or 0 when there is none. Returns 0 or -1 with err (400 for a bad since). */
 int reg_history(reg_history_entry **entries,

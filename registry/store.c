@@ -78,19 +78,21 @@ static const core_stmt ST_VREAD = {
     3
 };
 
-#define HISTORY_COLS                                                                            \
-    "SELECT seq, rtype, id, version,"                                                           \
-    " to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), method,"   \
-    " content::text FROM resource_history WHERE txid < pg_snapshot_xmin(pg_current_snapshot())" \
-    " AND ($1::timestamptz IS NULL OR last_updated >= $1::timestamptz)"                         \
+/* $1 since (or NULL), $2 paging cursor (0 = newest), $3 limit, $4 feed horizon, $5 type, $6 id */
+#define HISTORY_COLS                                                                          \
+    "SELECT seq, rtype, id, version,"                                                         \
+    " to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), method," \
+    " content::text FROM resource_history WHERE last_updated <= $4::timestamptz"              \
+    " AND ($1::timestamptz IS NULL OR last_updated >= $1::timestamptz)"                       \
     " AND ($2::bigint = 0 OR seq < $2::bigint)"
+static const core_stmt ST_HORIZON = { "reg_feed_horizon", "SELECT mahali_feed_horizon()", 0 };
 static const core_stmt ST_HISTORY_SYSTEM = { "reg_history_system",
-                                             HISTORY_COLS " ORDER BY seq DESC LIMIT $3", 3 };
+                                             HISTORY_COLS " ORDER BY seq DESC LIMIT $3", 4 };
 static const core_stmt ST_HISTORY_TYPE = {
-    "reg_history_type", HISTORY_COLS " AND rtype = $4 ORDER BY seq DESC LIMIT $3", 4
+    "reg_history_type", HISTORY_COLS " AND rtype = $5 ORDER BY seq DESC LIMIT $3", 5
 };
 static const core_stmt ST_HISTORY_INSTANCE = {
-    "reg_history_instance", HISTORY_COLS " AND rtype = $4 AND id = $5 ORDER BY seq DESC LIMIT $3", 5
+    "reg_history_instance", HISTORY_COLS " AND rtype = $5 AND id = $6 ORDER BY seq DESC LIMIT $3", 6
 };
 
 /* Map the store's own SQLSTATEs (raised by mahali_write) onto err. */
@@ -426,8 +428,8 @@ reg_history(reg_history_entry **entries,
             const reg_history_query *q,
             core_err *err)
 {
-    char before[24], limit[16];
-    const char *params[5];
+    char before[24], limit[16], horizon[32];
+    const char *params[6];
     const core_stmt *st;
     PGresult *r;
     int rows, take;
@@ -440,14 +442,20 @@ reg_history(reg_history_entry **entries,
         return core_err_set_at(
             err, 400, CORE_ISSUE_VALUE, "_since",
             "_since must be an instant such as 2026-01-31T08:00:00Z (got \"%s\")", q->since);
+    /* the horizon first, in a statement of its own: see mahali_feed_horizon in sql/ */
+    if (!(r = core_db_exec(db, &ST_HORIZON, NULL, err)))
+        return -1;
+    core_strlcpy(horizon, PQgetvalue(r, 0, 0), sizeof(horizon));
+    PQclear(r);
     snprintf(before, sizeof(before), "%lld", q->before);
     snprintf(limit, sizeof(limit), "%d",
              q->count + 1); /* one more tells whether a next page exists */
     params[0] = q->since;
     params[1] = before;
     params[2] = limit;
-    params[3] = q->type >= 0 ? reg_type_name((reg_type)q->type) : NULL;
-    params[4] = q->id;
+    params[3] = horizon;
+    params[4] = q->type >= 0 ? reg_type_name((reg_type)q->type) : NULL;
+    params[5] = q->id;
     st = q->type < 0 ? &ST_HISTORY_SYSTEM : q->id ? &ST_HISTORY_INSTANCE : &ST_HISTORY_TYPE;
     if (!(r = core_db_exec(db, st, params, err)))
         return -1;

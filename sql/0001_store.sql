@@ -25,8 +25,7 @@ CREATE TABLE resource_endpoint PARTITION OF resource FOR VALUES IN ('Endpoint');
 CREATE TABLE resource_organizationaffiliation PARTITION OF resource
     FOR VALUES IN ('OrganizationAffiliation');
 
--- Every version. seq is the feed's stable order; txid lets the feed expose only rows below the
--- oldest running transaction, so a transaction that commits late is never skipped.
+-- Every version. seq is the feed's stable paging order; txid records the writing transaction.
 CREATE TABLE resource_history (
     seq          bigint      GENERATED ALWAYS AS IDENTITY,
     rtype        text        NOT NULL,
@@ -157,4 +156,24 @@ BEGIN
     INSERT INTO audit_event (actor, action, rtype, id, version, remote_addr)
     VALUES (p_actor, p_mode, p_rtype, p_id, o_version, p_remote);
 END;
+$$;
+
+-- The change feed's horizon: the feed shows only versions stamped before it, so a client that
+-- continues from the newest lastUpdated it saw can never skip a version that commits later.
+-- Every writer stamps its versions at or after the start of its transaction, so the horizon is
+-- the start of the oldest transaction of a client of this database that is still open (or now).
+-- It must be read in a statement before the one that reads the history (READ COMMITTED takes a
+-- fresh snapshot per statement): a writer still open then is counted; one that starts later
+-- stamps at or after the horizon. Milliseconds, like the stamps. Versions stamped exactly at the
+-- horizon may be shown: `_since` is inclusive, so a later one stamped in the same millisecond is
+-- still returned by the client's next poll (a version may come twice, never not at all).
+CREATE FUNCTION mahali_feed_horizon() RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    SELECT to_char(date_trunc('milliseconds',
+                              least(coalesce(min(xact_start), clock_timestamp()),
+                                    clock_timestamp())) AT TIME ZONE 'UTC',
+                   'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+      FROM pg_stat_activity
+     WHERE datname = current_database() AND pid <> pg_backend_pid()
+       AND backend_type = 'client backend' AND xact_start IS NOT NULL
 $$;
