@@ -279,7 +279,8 @@ core_cluster_start(core_cluster *c, const char *dir, int serve, core_err *err)
 
     if (serve) {
         snprintf(path, sizeof(path), "%s/serve.lock", c->dir);
-        c->lock_fd = open(path, O_RDWR | O_CREAT, 0644);
+        /* O_CLOEXEC: the postmaster started below must not inherit (and keep) the lock */
+        c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (c->lock_fd < 0 || flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {
             if (c->lock_fd >= 0)
                 close(c->lock_fd);
