@@ -383,6 +383,64 @@ describe('crud', { skip }, () => {
     });
   });
 
+  describe('optimistic locking and races', () => {
+    it('DELETE honours If-Match: stale → 412 and nothing deleted; current → deleted', async () => {
+      const r = await post(sample('Organization', { name: 'delete with If-Match' }));
+      assert.equal(r.status, 201);
+      const id = r.json.id;
+      const u = await put(sample('Organization', { id, name: 'v2' }));
+      assert.equal(u.status, 200);
+      const stale = await S.req('DELETE', `/fhir/Organization/${id}`, { ...ed, headers: { 'If-Match': 'W/"1"' } });
+      assertOutcome(stale, 412, 'conflict', { what: 'DELETE If-Match W/"1" at version 2' });
+      assert.equal((await S.req('GET', `/fhir/Organization/${id}`, ed)).status, 200, 'still there after a refused DELETE');
+      const ok = await S.req('DELETE', `/fhir/Organization/${id}`, { ...ed, headers: { 'If-Match': 'W/"2"' } });
+      assert.ok([200, 204].includes(ok.status), `DELETE If-Match W/"2": ${ok.status} ${ok.text}`);
+      deletes.push(`Organization/${id}`);
+      assertOutcome(await S.req('GET', `/fhir/Organization/${id}`, ed), 410, undefined);
+    });
+
+    it('20 concurrent PUTs with the same If-Match: exactly one wins, 19 get 412, no lost update', async () => {
+      const r = await post(sample('Location', { name: 'race' }));
+      assert.equal(r.status, 201);
+      const id = r.json.id;
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, k) => put(sample('Location', { id, name: `writer ${k}` }), { headers: { 'If-Match': 'W/"1"' } })),
+      );
+      const ok = results.filter((x) => x.status === 200);
+      const conflicts = results.filter((x) => x.status === 412);
+      const other = results.filter((x) => x.status !== 200 && x.status !== 412).map((x) => `${x.status} ${x.text.slice(0, 200)}`);
+      const g = await S.req('GET', `/fhir/Location/${id}`, ed);
+      const lost = ok.length === 1 && g.json.name === ok[0].json.name ? 0 : ok.length;
+      console.log(`# if-match race: lost_updates=${lost} ok=${ok.length} conflicts=${conflicts.length}`);
+      assert.deepEqual(other, [], 'every writer gets 200 or 412');
+      assert.equal(ok.length, 1, 'exactly one If-Match writer wins');
+      assert.equal(g.headers.etag, 'W/"2"');
+      assert.equal(g.json.name, ok[0].json.name, 'the stored content is the winner\'s');
+    });
+
+    it('20 concurrent PUTs without If-Match: 20 distinct versions, all in the history', async () => {
+      const r = await post(sample('Organization', { name: 'many writers' }));
+      assert.equal(r.status, 201);
+      const id = r.json.id;
+      const results = await Promise.all(Array.from({ length: 20 }, (_, k) => put(sample('Organization', { id, name: `w${k}` }))));
+      assert.deepEqual(results.map((x) => x.status).filter((st) => st !== 200), [], `statuses ${results.map((x) => x.status)}`);
+      const versions = results.map((x) => Number(versionOf(x.headers.etag))).sort((a, b) => a - b);
+      assert.deepEqual(versions, Array.from({ length: 20 }, (_, k) => k + 2), 'each PUT made its own version');
+      const h = await collect(`/fhir/Organization/${id}/_history`);
+      assert.equal(h.length, 21);
+    });
+
+    it('10 concurrent PUT-creates of one new id: one 201, the rest 200, one resource', async () => {
+      const id = `race-create-${Date.now().toString(36)}`;
+      const results = await Promise.all(Array.from({ length: 10 }, (_, k) => put(sample('HealthcareService', { id, name: `c${k}` }))));
+      const st = results.map((x) => x.status).sort();
+      assert.deepEqual(st, [200, 200, 200, 200, 200, 200, 200, 200, 200, 201], `statuses ${st}: ${results.find((x) => x.status >= 300)?.text.slice(0, 300)}`);
+      const h = await collect(`/fhir/HealthcareService/${id}/_history`);
+      assert.equal(h.length, 10);
+      assert.deepEqual(h.map((e) => versionOf(e.response.etag)), ['10', '9', '8', '7', '6', '5', '4', '3', '2', '1']);
+    });
+  });
+
   /** Follow next links from url; every page ≤ pageSize entries; resolves all entries in order. */
   async function collect(url, pageSize, opts = ed) {
     const all = [];
@@ -432,6 +490,17 @@ describe('crud', { skip }, () => {
         assert.ok(whole.length > 6, `enough ${T} history to page (${whole.length})`);
         assert.deepEqual(paged.map(entryKey), whole.map(entryKey), `${T}: paged vs whole`);
       }
+    });
+
+    it('the history entry of an update-as-create (PUT to a new id) says 201 Created', async () => {
+      const id = `put-create-history-${Date.now().toString(36)}`;
+      const r = await put(sample('Location', { id }));
+      assert.equal(r.status, 201, r.text);
+      const h = await S.req('GET', `/fhir/Location/${id}/_history`, ed);
+      assert.equal(h.status, 200);
+      const e = h.json.entry?.[0];
+      assert.equal(e?.request?.method, 'PUT');
+      assert.match(e?.response?.status || '', /^201\b/, `PUT-create history entry: response.status ${e?.response?.status} (the interaction answered 201)`);
     });
 
     it('_count=1 gives one entry and a next link', async () => {

@@ -201,6 +201,9 @@ describe('errors', { skip }, () => {
     }
     const r = await send('GET', '/fhir/metadata', { headers: { Accept: 'application/json' } });
     assert.equal(r.status, 200);
+    const big = await send('GET', '/fhir/Location/_history?_count=1000000');
+    assert.equal(big.status, 200, `_count=1000000 is clamped, not refused: ${big.status} ${big.text.slice(0, 300)}`);
+    assert.equal(big.json.type, 'history');
   });
 
   it('no bad input was stored: the Location and Organization histories hold only the positive controls', async () => {

@@ -82,10 +82,18 @@ describe('ops', { skip }, () => {
       assert.ok(sys.includes('history-system'), `system interactions ${sys}`);
     });
 
-    it('is readable anonymously and via application/json', async () => {
-      const r = await S.req('GET', '/fhir/metadata', { headers: { Accept: 'application/json' } });
-      assert.equal(r.status, 200);
-      assert.equal(r.json.resourceType, 'CapabilityStatement');
+    it('is readable anonymously, as JSON for Accept application/json, */*, none, and _format=json', async () => {
+      for (const [label, path, headers] of [
+        ['Accept: application/json', '/fhir/metadata', { Accept: 'application/json' }],
+        ['Accept: */*', '/fhir/metadata', { Accept: '*/*' }],
+        ['Accept: application/fhir+json;fhirVersion=4.0', '/fhir/metadata', { Accept: 'application/fhir+json;fhirVersion=4.0' }],
+        ['_format=json', '/fhir/metadata?_format=json', {}],
+        ['_format=application/fhir+json', `/fhir/metadata?_format=${encodeURIComponent('application/fhir+json')}`, {}],
+      ]) {
+        const r = await S.req('GET', path, { headers });
+        assert.equal(r.status, 200, `${label}: ${r.status} ${r.text.slice(0, 200)}`);
+        assert.equal(r.json.resourceType, 'CapabilityStatement', label);
+      }
     });
 
     it('claims nothing that does not work: every claimed interaction is called', async () => {
