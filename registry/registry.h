@@ -112,6 +112,7 @@ typedef struct reg_history_entry {
     int version;
     char last_updated[32];
     char method[8]; /* POST, PUT or DELETE */
+    int status;     /* what the write answered: 201 created, 200 updated, 204 deleted */
     long long seq;
 } reg_history_entry;
 

@@ -82,7 +82,7 @@ static const core_stmt ST_VREAD = {
 #define HISTORY_COLS                                                                          \
     "SELECT seq, rtype, id, version,"                                                         \
     " to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), method," \
-    " content::text FROM resource_history WHERE last_updated <= $4::timestamptz"              \
+    " content::text, status FROM resource_history WHERE last_updated <= $4::timestamptz"      \
     " AND ($1::timestamptz IS NULL OR last_updated >= $1::timestamptz)"                       \
     " AND ($2::bigint = 0 OR seq < $2::bigint)"
 static const core_stmt ST_HORIZON = { "reg_feed_horizon", "SELECT mahali_feed_horizon()", 0 };
@@ -471,6 +471,7 @@ reg_history(reg_history_entry **entries,
         e[i].version = atoi(PQgetvalue(r, i, 3));
         core_strlcpy(e[i].last_updated, PQgetvalue(r, i, 4), sizeof(e[i].last_updated));
         core_strlcpy(e[i].method, PQgetvalue(r, i, 5), sizeof(e[i].method));
+        e[i].status = atoi(PQgetvalue(r, i, 7));
         if (!PQgetisnull(r, i, 6) && !(e[i].resource = parse_stored(PQgetvalue(r, i, 6), err))) {
             PQclear(r);
             reg_history_free(e, i);

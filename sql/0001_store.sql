@@ -33,6 +33,7 @@ CREATE TABLE resource_history (
     version      integer     NOT NULL,
     last_updated timestamptz NOT NULL,
     method       text        NOT NULL CHECK (method IN ('POST', 'PUT', 'DELETE')),
+    status       smallint    NOT NULL CHECK (status IN (200, 201, 204)), -- what the write answered
     content      jsonb,      -- NULL for DELETE
     txid         xid8        NOT NULL DEFAULT pg_current_xact_id(),
     PRIMARY KEY (rtype, id, version)
@@ -147,11 +148,12 @@ BEGIN
         EXIT;
     END LOOP;
 
-    INSERT INTO resource_history (rtype, id, version, last_updated, method, content)
+    INSERT INTO resource_history (rtype, id, version, last_updated, method, status, content)
     VALUES (p_rtype, p_id, o_version, ts,
             CASE WHEN p_mode = 'delete' THEN 'DELETE'
                  WHEN o_version = 1 AND p_mode = 'create' THEN 'POST'
                  ELSE 'PUT' END,
+            CASE WHEN p_mode = 'delete' THEN 204 WHEN o_created THEN 201 ELSE 200 END,
             body);
     INSERT INTO audit_event (actor, action, rtype, id, version, remote_addr)
     VALUES (p_actor, p_mode, p_rtype, p_id, o_version, p_remote);

@@ -122,6 +122,7 @@ function checkHistory(b, what) {
 describe('crud', { skip }, () => {
   const S = useServer('crud');
   const ed = { as: 'editor' };
+  const adm = { as: 'admin' }; // delete is admin only
   let T0; // meta.lastUpdated of the first write of this file
   const writes = []; // {key, method} of every write that made a version
   const deletes = []; // Type/id of every effective delete
@@ -301,7 +302,7 @@ describe('crud', { skip }, () => {
       });
 
       it('DELETE → 200/204; read → 410; vread of old versions still works; again → no-op; unknown → 404', async () => {
-        let r = await S.req('DELETE', `/fhir/${T}/${id}`, ed);
+        let r = await S.req('DELETE', `/fhir/${T}/${id}`, adm);
         assert.ok([200, 204].includes(r.status), `DELETE: ${r.status} ${r.text}`);
         if (r.status === 204) assert.equal(r.text, '');
         deletes.push(`${T}/${id}`);
@@ -309,9 +310,9 @@ describe('crud', { skip }, () => {
         assertOutcome(r, 410, undefined, { what: `GET deleted ${T}` });
         r = await S.req('GET', `/fhir/${T}/${id}/_history/1`, ed);
         assert.equal(r.status, 200, `vread of a version before the delete: ${r.status}`);
-        r = await S.req('DELETE', `/fhir/${T}/${id}`, ed);
+        r = await S.req('DELETE', `/fhir/${T}/${id}`, adm);
         assert.ok([200, 204].includes(r.status), `second DELETE: ${r.status} ${r.text}`);
-        r = await S.req('DELETE', `/fhir/${T}/no-such-id-${Date.now()}`, ed);
+        r = await S.req('DELETE', `/fhir/${T}/no-such-id-${Date.now()}`, adm);
         assertOutcome(r, 404, 'not-found', { what: `DELETE unknown ${T}` });
         r = await S.req('GET', `/fhir/${T}/no-such-id-${Date.now()}`, ed);
         assertOutcome(r, 404, 'not-found', { what: `GET unknown ${T}` });
@@ -390,10 +391,10 @@ describe('crud', { skip }, () => {
       const id = r.json.id;
       const u = await put(sample('Organization', { id, name: 'v2' }));
       assert.equal(u.status, 200);
-      const stale = await S.req('DELETE', `/fhir/Organization/${id}`, { ...ed, headers: { 'If-Match': 'W/"1"' } });
+      const stale = await S.req('DELETE', `/fhir/Organization/${id}`, { ...adm, headers: { 'If-Match': 'W/"1"' } });
       assertOutcome(stale, 412, 'conflict', { what: 'DELETE If-Match W/"1" at version 2' });
       assert.equal((await S.req('GET', `/fhir/Organization/${id}`, ed)).status, 200, 'still there after a refused DELETE');
-      const ok = await S.req('DELETE', `/fhir/Organization/${id}`, { ...ed, headers: { 'If-Match': 'W/"2"' } });
+      const ok = await S.req('DELETE', `/fhir/Organization/${id}`, { ...adm, headers: { 'If-Match': 'W/"2"' } });
       assert.ok([200, 204].includes(ok.status), `DELETE If-Match W/"2": ${ok.status} ${ok.text}`);
       deletes.push(`Organization/${id}`);
       assertOutcome(await S.req('GET', `/fhir/Organization/${id}`, ed), 410, undefined);
