@@ -6,6 +6,7 @@
 
 #include "core/db.h"
 #include "registry/validate.h"
+#include "registry/xml.h"
 
 /* ---- resource types ----------------------------------------------------------------------- */
 

@@ -82,7 +82,8 @@ web_capability(const web_req *r)
     json_object_set_new(rest, "mode", json_string("server"));
     json_object_set_new(
         rest, "documentation",
-        json_string("Writes need Authorization: Bearer <token> with role editor or admin. "
+        json_string("Writes need Authorization: Bearer <token> with role editor or admin; "
+                    "deletes need admin. "
                     "Reads of Organization, Location, HealthcareService, Endpoint and "
                     "OrganizationAffiliation are public unless the operator turned that off; "
                     "Practitioner, PractitionerRole and system history always need a token. "
