@@ -15,6 +15,7 @@ struct core_db {
     const core_stmt *prepared[MAX_PREPARED]; /* prepared on the current connection */
     int nprepared;
     char sqlstate[6];
+    char errmsg[256];
 };
 
 core_db *
@@ -100,6 +101,12 @@ core_db_sqlstate(const core_db *db)
     return db->sqlstate;
 }
 
+const char *
+core_db_errmsg(const core_db *db)
+{
+    return db->errmsg;
+}
+
 int
 core_db_err(core_err *err, core_db *db, const PGresult *res, const char *what)
 {
@@ -107,6 +114,10 @@ core_db_err(core_err *err, core_db *db, const PGresult *res, const char *what)
     const char *msg = res ? PQresultErrorMessage(res) : (db->conn ? PQerrorMessage(db->conn) : "");
 
     core_strlcpy(db->sqlstate, state ? state : "", sizeof(db->sqlstate));
+    {
+        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        core_strlcpy(db->errmsg, primary ? primary : "", sizeof(db->errmsg));
+    }
     core_log(CORE_LOG_ERROR, "sql %s failed: %s %s", what ? what : "", state ? state : "-",
              msg ? msg : "");
     if (!state) {
@@ -147,6 +158,7 @@ core_db_exec(core_db *db, const core_stmt *stmt, const char *const *params, core
     ExecStatusType st;
 
     db->sqlstate[0] = '\0';
+    db->errmsg[0] = '\0';
     if (!(conn = core_db_conn(db, err)))
         return NULL;
     if (!is_prepared(db, stmt)) {

@@ -37,6 +37,9 @@ int core_db_run(core_db *db, const char *sql, core_err *err);
 int core_db_err(core_err *err, core_db *db, const PGresult *res, const char *what);
 /** SQLSTATE of the last failed statement on this handle ("" if none). */
 const char *core_db_sqlstate(const core_db *db);
+/** Primary message of the last failed statement ("" if none). Only for errors the project's
+ *  own SQL raises on purpose (SQLSTATE class MH), whose texts are written for clients. */
+const char *core_db_errmsg(const core_db *db);
 
 /** Apply the embedded migrations (sql/NNNN_*.sql) not yet recorded in schema_migrations, each
  *  in its own transaction, under an advisory lock. Refuses (500) when a recorded migration's

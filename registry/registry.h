@@ -5,6 +5,7 @@
 #define REG_REGISTRY_H
 
 #include "core/db.h"
+#include "registry/search.h"
 #include "registry/validate.h"
 #include "registry/xml.h"
 

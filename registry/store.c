@@ -62,8 +62,8 @@ reg_write_clear(reg_write *out)
 static const core_stmt ST_WRITE = {
     "reg_write",
     "SELECT o_version, o_instant, o_created, o_noop FROM mahali_write($1, $2, $3, $4::jsonb, "
-    "$5::integer, $6, $7)",
-    7
+    "$5::integer, $6, $7, $8::jsonb)",
+    8
 };
 static const core_stmt ST_READ = {
     "reg_read",
@@ -106,6 +106,17 @@ store_err(core_err *err, core_db *db, reg_type t, const char *id, int if_match)
     if (strcmp(st, "MH409") == 0)
         return core_err_set(err, 409, CORE_ISSUE_DUPLICATE, "%s \"%s\" exists already",
                             reg_type_name(t), id);
+    if (strcmp(st, "MH422") == 0)
+        return core_err_set(err, 422, CORE_ISSUE_NOT_FOUND, "%s", core_db_errmsg(db));
+    if (strcmp(st, "MH423") == 0)
+        return core_err_set(err, 422, CORE_ISSUE_BUSINESS_RULE, "%s", core_db_errmsg(db));
+    if (strcmp(st, "MH424") == 0)
+        return core_err_set(err, 409, CORE_ISSUE_CONFLICT, "%s", core_db_errmsg(db));
+    if (strcmp(st, "23505") == 0)
+        return core_err_set(err, 409, CORE_ISSUE_DUPLICATE,
+                            "an identifier of this %s (same system and value) already belongs "
+                            "to another %s",
+                            reg_type_name(t), reg_type_name(t));
     if (strcmp(st, "MH412") == 0)
         return core_err_set(err, 412, CORE_ISSUE_CONFLICT,
                             "%s \"%s\" is not at version %d (If-Match); read it again and retry",
@@ -175,8 +186,8 @@ write_row(reg_write *out,
           const reg_actor *who,
           core_err *err)
 {
-    char ifm[16], *text = NULL;
-    const char *params[7];
+    char ifm[16], *text = NULL, *index = NULL;
+    const char *params[8];
     PGresult *r;
 
     memset(out, 0, sizeof(*out));
@@ -189,8 +200,15 @@ write_row(reg_write *out,
             json_object_del(meta, "versionId");
             json_object_del(meta, "lastUpdated");
         }
-        if (!(text = core_json_dump(res, NULL)))
+        json_t *idx = reg_index_build(res, (int)t);
+        text = core_json_dump(res, NULL);
+        index = core_json_dump(idx, NULL);
+        json_decref(idx);
+        if (!text || !index) {
+            free(text);
+            free(index);
             return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
+        }
     }
     snprintf(ifm, sizeof(ifm), "%d", if_match);
     params[0] = reg_type_name(t);
@@ -200,8 +218,10 @@ write_row(reg_write *out,
     params[4] = if_match > 0 ? ifm : NULL;
     params[5] = who && who->name ? who->name : "system";
     params[6] = who ? who->remote_addr : NULL;
+    params[7] = index;
     r = core_db_exec(db, &ST_WRITE, params, err);
     free(text);
+    free(index);
     if (!r)
         return store_err(err, db, t, id, if_match);
     out->version = atoi(PQgetvalue(r, 0, 0));

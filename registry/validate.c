@@ -118,6 +118,7 @@ typedef struct velem {
     int index;
     unsigned choice : 1;
     unsigned attr : 1;
+    unsigned summary : 1; /* isSummary in the StructureDefinition (_summary=true keeps it) */
 } velem;
 
 /* A JSON property a type accepts: an element, or one expansion of a choice element. */
@@ -241,6 +242,7 @@ build_type(model *m, vtype *t, char *why, size_t cap)
         e->min = (int)json_integer_value(json_array_get(row, 2));
         e->max = strcmp(json_string_value(mx), "*") == 0 ? -1 : atoi(json_string_value(mx));
         e->attr = flags && strchr(flags, 'a');
+        e->summary = flags && strchr(flags, 's');
         e->choice = len > 3 && strcmp(name + len - 3, "[x]") == 0;
         if (e->choice != (unsigned)json_is_array(ty)) {
             snprintf(why, cap, "%s.%s: choice name and type list disagree", t->name, name);
@@ -413,6 +415,20 @@ reg_model_is_resource_type(const char *name)
         return 0;
     t = find_type(loaded, name);
     return t && t->kind == K_RESOURCE;
+}
+
+int
+reg_model_is_summary(const char *type, const char *json_name)
+{
+    const vtype *t;
+    const vprop *p;
+
+    if (!type || !json_name || reg_model_load(NULL) < 0 || !(t = find_type(loaded, type)))
+        return 0;
+    if (json_name[0] == '_')
+        json_name++;
+    p = find_prop(t, json_name);
+    return p && p->el->summary;
 }
 
 /* ---- issue collection ----------------------------------------------------------------------- */

@@ -14,6 +14,10 @@ int reg_model_load(core_err *err);
 /** 1 if name is an R4 resource type ("Location", "Bundle"...), else 0. Needs reg_model_load. */
 int reg_model_is_resource_type(const char *name);
 
+/** 1 if the JSON property json_name ("name", "_name", "valueString") of the resource type is a
+ *  summary element (isSummary: kept by _summary=true), else 0. */
+int reg_model_is_summary(const char *type, const char *json_name);
+
 /** Validate res as a resource of the given type. Checks, collecting every issue (first in err,
  *  the rest in err->more), each with the FHIRPath of the element ("Location.position.latitude"):
  *  - resourceType present and equal to type (400 structure / invalid);

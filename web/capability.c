@@ -9,7 +9,7 @@
 
 /* Type-level interactions implemented for every stored type (web/fhir.c routes them). */
 static const char *const type_interactions[] = {
-    "read", "vread", "update", "delete", "history-instance", "history-type", "create"
+    "read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"
 };
 
 /* mCSD profiles each type may claim (validated when claimed in meta.profile). */
@@ -25,6 +25,56 @@ static const char *const profiles[REG_NTYPES][4] = {
     [REG_ENDPOINT] = { MCSD_SD "IHE.mCSD.Endpoint", NULL },
     [REG_ORGANIZATIONAFFILIATION] = { MCSD_SD "IHE.mCSD.OrganizationAffiliation", NULL },
 };
+
+static json_t *
+search_param(const char *name, const char *definition, const char *type, const char *doc)
+{
+    json_t *p = json_pack("{s:s, s:s, s:s}", "name", name, "definition", definition, "type", type);
+    if (doc)
+        json_object_set_new(p, "documentation", json_string(doc));
+    return p;
+}
+
+/* Every parameter of reg_search_params(t), plus _id and _lastUpdated. */
+static json_t *
+search_params(reg_type t)
+{
+    json_t *a = json_array();
+    const reg_search_param *sp;
+
+    json_array_append_new(a, search_param("_id", "http://hl7.org/fhir/SearchParameter/Resource-id",
+                                          "token", "logical id; comma-separated values mean OR"));
+    json_array_append_new(
+        a, search_param("_lastUpdated", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+                        "date", "prefixes eq ne gt lt ge le sa eb ap"));
+    for (sp = reg_search_params((int)t); sp->name; sp++)
+        json_array_append_new(
+            a, search_param(sp->name, sp->definition, reg_sp_kind_name(sp->kind), sp->doc));
+    return a;
+}
+
+/* _include values (Type:param for t's references) or _revinclude values (other types'
+ * references that can point at t). */
+static json_t *
+includes(reg_type t, int rev)
+{
+    json_t *a = json_array();
+    for (int s = 0; s < REG_NTYPES; s++) {
+        const reg_search_param *sp;
+        if (!rev && s != (int)t)
+            continue;
+        for (sp = reg_search_params(s); sp->name; sp++) {
+            char v[128];
+            if (sp->kind != REG_SP_REFERENCE)
+                continue;
+            if (rev && (!sp->targets || !strstr(sp->targets, reg_type_name(t))))
+                continue;
+            snprintf(v, sizeof(v), "%s:%s", reg_type_name((reg_type)s), sp->name);
+            json_array_append_new(a, json_string(v));
+        }
+    }
+    return a;
+}
 
 static json_t *
 resource_entry(reg_type t)
@@ -51,6 +101,9 @@ resource_entry(reg_type t)
     json_object_set_new(res, "conditionalRead", json_string("not-supported"));
     json_object_set_new(res, "conditionalUpdate", json_false());
     json_object_set_new(res, "conditionalDelete", json_string("not-supported"));
+    json_object_set_new(res, "searchParam", search_params(t));
+    json_object_set_new(res, "searchInclude", includes(t, 0));
+    json_object_set_new(res, "searchRevInclude", includes(t, 1));
     if (reg_type_is_personal(t))
         json_object_set_new(
             res, "documentation",

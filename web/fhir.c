@@ -15,9 +15,8 @@
 
 /* ---- request helpers -------------------------------------------------------------------- */
 
-/* Value of query parameter name (decoded, arena-owned), or NULL. */
-static const char *
-query(web_req *r, const char *name)
+const char *
+web_query(web_req *r, const char *name)
 {
     const char *q = r->ri->query_string;
     char *buf;
@@ -53,8 +52,8 @@ base_url(web_req *r)
 static int
 negotiate(web_req *r)
 {
-    const char *f = query(r, "_format"), *accept = header(r, "Accept");
-    const char *p = query(r, "_pretty");
+    const char *f = web_query(r, "_format"), *accept = header(r, "Accept");
+    const char *p = web_query(r, "_pretty");
 
     r->pretty = p && strcmp(p, "true") == 0;
     if (f) {
@@ -73,9 +72,8 @@ negotiate(web_req *r)
     return -1;
 }
 
-/* Read the request body into the arena (NUL-terminated). Returns it, or NULL after answering. */
-static char *
-read_body(web_req *r, size_t *len_out)
+char *
+web_read_body(web_req *r, size_t *len_out, int form)
 {
     const char *ct = header(r, "Content-Type");
     const char *te = header(r, "Transfer-Encoding");
@@ -88,8 +86,15 @@ read_body(web_req *r, size_t *len_out)
                  "a request may not carry both Content-Length and Transfer-Encoding");
         return NULL;
     }
-    if (!ct || !(strncasecmp(ct, "application/fhir+json", 21) == 0 ||
-                 strncasecmp(ct, "application/json", 16) == 0)) {
+    if (form && (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0)) {
+        web_fail(r, 415, CORE_ISSUE_NOT_SUPPORTED,
+                 "Content-Type \"%.80s\" is not supported for _search; send "
+                 "application/x-www-form-urlencoded",
+                 ct ? ct : "");
+        return NULL;
+    }
+    if (!form && (!ct || !(strncasecmp(ct, "application/fhir+json", 21) == 0 ||
+                           strncasecmp(ct, "application/json", 16) == 0))) {
         web_fail(r, 415, CORE_ISSUE_NOT_SUPPORTED,
                  "Content-Type \"%.80s\" is not supported; send application/fhir+json",
                  ct ? ct : "");
@@ -141,7 +146,7 @@ static json_t *
 read_json(web_req *r)
 {
     size_t len = 0;
-    char *body = read_body(r, &len);
+    char *body = web_read_body(r, &len, 0);
     core_err err = CORE_ERR_INIT;
     json_t *j;
 
@@ -400,10 +405,10 @@ do_delete(web_req *r, reg_type t, const char *id)
 }
 
 /* Page size from _count: default, clamped to the cap; -1 after answering 400. */
-static int
-page_count(web_req *r)
+int
+web_page_count(web_req *r)
 {
-    const char *c = query(r, "_count");
+    const char *c = web_query(r, "_count");
     char *end;
     long v;
 
@@ -431,9 +436,9 @@ do_history(web_req *r, int t, const char *id)
     core_err err = CORE_ERR_INIT;
     reg_history_query q;
     reg_history_entry *e;
-    const char *cursor = query(r, "_cursor"), *path;
+    const char *cursor = web_query(r, "_cursor"), *path;
     long long next;
-    int n, count = page_count(r);
+    int n, count = web_page_count(r);
     json_t *bundle, *links, *entries;
     char now[32], uuid_hex[33];
     unsigned char rnd[16];
@@ -442,7 +447,7 @@ do_history(web_req *r, int t, const char *id)
         return 400;
     q.type = t;
     q.id = id;
-    q.since = query(r, "_since");
+    q.since = web_query(r, "_since");
     q.count = count;
     q.before = cursor ? atoll(cursor) : 0;
     if (cursor && q.before <= 0) {
@@ -614,17 +619,19 @@ web_fhir_handle(web_req *r)
     if (nseg == 1) {
         if (strcmp(m, "POST") == 0)
             return authorize(r, t, ACCESS_WRITE) < 0 ? 403 : do_create(r, (reg_type)t);
-        if (is_get) {
-            web_fail(r, 400, CORE_ISSUE_NOT_SUPPORTED,
-                     "search is not supported by this server yet; read by id or use _history");
-            return 400;
-        }
-        return method_not_allowed(r, "POST");
+        if (is_get)
+            return authorize(r, t, ACCESS_READ) < 0 ? 401 : web_search(r, (reg_type)t, 0);
+        return method_not_allowed(r, "GET, POST");
     }
     if (nseg == 2 && strcmp(seg[1], "_history") == 0) {
         if (!is_get)
             return method_not_allowed(r, "GET");
         return authorize(r, t, ACCESS_READ) < 0 ? 401 : do_history(r, t, NULL);
+    }
+    if (nseg == 2 && strcmp(seg[1], "_search") == 0) {
+        if (strcmp(m, "POST") != 0)
+            return method_not_allowed(r, "POST");
+        return authorize(r, t, ACCESS_READ) < 0 ? 401 : web_search(r, (reg_type)t, 1);
     }
     if (nseg == 2 && seg[1][0] == '_') {
         web_fail(r, 400, CORE_ISSUE_NOT_SUPPORTED, "operation \"%.64s\" is not supported", seg[1]);

@@ -42,6 +42,16 @@ void web_fail(web_req *r, int status, core_issue code, const char *fmt, ...)
 /** An OperationOutcome for err: new reference. */
 json_t *web_outcome(const core_err *err);
 
+/** Value of query parameter name (decoded, arena-owned), or NULL. */
+const char *web_query(web_req *r, const char *name);
+/** Read the request body into the arena (NUL-terminated); form: expect
+ *  application/x-www-form-urlencoded instead of FHIR JSON. NULL after answering (413, 415). */
+char *web_read_body(web_req *r, size_t *len_out, int form);
+/** Page size from _count: default 50, clamped to 500; -1 after answering 400. */
+int web_page_count(web_req *r);
+/** Search type t (GET, or POST _search with a form body when post). Returns the status. */
+int web_search(web_req *r, reg_type t, int post);
+
 /** The FHIR API: handles everything under /fhir. */
 int web_fhir_handle(web_req *r);
 /** The CapabilityStatement: new reference. */

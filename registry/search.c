@@ -1,0 +1,1329 @@
+/* Search (FHIR R4 §3.1.1.5, IHE mCSD ITI-90): query parameters become one SQL statement over
+ * the current resources and the sp_* index tables. The SQL text is assembled only from the
+ * fixed fragments in this file; every value a client sends travels as a $n parameter. Results
+ * page with keysets (the sort keys and id of the last row), so a page boundary stays correct
+ * while resources are written. JSON leaves PostgreSQL as text and is not re-serialised. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "registry/registry.h"
+
+#define MAX_PARAMS   200  /* SQL parameters in one statement */
+#define MAX_SORT     4    /* _sort keys */
+#define MAX_INCLUDES 1000 /* resources added by _include / _revinclude on one page */
+#define MAX_ITERATE  8    /* rounds of :iterate */
+
+/* ---- a growable string ------------------------------------------------------------------------
+ */
+
+typedef struct sb {
+    char *p;
+    size_t len, cap;
+} sb;
+
+static void
+sb_add(sb *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        if (!b->p)
+            abort();
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n + 1);
+    b->len += n;
+}
+
+static void sb_addf(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void
+sb_addf(sb *b, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    sb_add(b, buf);
+}
+
+/* ---- the query being built ----------------------------------------------------------------------
+ */
+
+typedef struct sortkey {
+    const char *expr_fmt; /* SQL with %s for the parameter holding the param name, or fixed */
+    int param;            /* $n of the param name, 0 if none */
+    int desc;
+    const char *cast; /* "text" or "timestamptz" */
+    char label[72];   /* as written in _sort, for the self link */
+} sortkey;
+
+typedef struct incl {
+    int rev;      /* _revinclude */
+    int iterate;  /* :iterate */
+    int src_type; /* the type whose reference is followed (include) or that refers (revinclude) */
+    const reg_search_param *sp;
+    int target; /* include: restrict to this target type, or -1 */
+} incl;
+
+typedef struct query {
+    int type;
+    const reg_search_opts *opts;
+    sb where;
+    char *vals[MAX_PARAMS];
+    int nvals;
+    int alias;
+    sortkey sort[MAX_SORT];
+    int nsort;
+    incl incs[32];
+    int nincs;
+    int total_mode; /* 0 none, 1 estimate, 2 accurate */
+    sb self;
+    sb ignored;
+    core_err *err;
+} query;
+
+/* Add a value as the next $n and return n. */
+static int
+val(query *q, const char *v)
+{
+    if (q->nvals >= MAX_PARAMS)
+        return -1;
+    q->vals[q->nvals] = v ? strdup(v) : NULL;
+    if (v && !q->vals[q->nvals])
+        abort();
+    return ++q->nvals;
+}
+
+static int
+too_many(query *q)
+{
+    return core_err_set(q->err, 400, CORE_ISSUE_TOO_LONG, "the search has too many values");
+}
+
+static void
+self_add(query *q, const char *name, const char *value)
+{
+    char *enc = malloc(strlen(value) * 3 + 1);
+    if (!enc)
+        abort();
+    /* RFC 3986 unreserved characters stay; everything else is %-encoded */
+    {
+        static const char hex[] = "0123456789ABCDEF";
+        char *o = enc;
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+            if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == ',' || *p == ':' ||
+                *p == '|' || *p == '/') {
+                *o++ = (char)*p;
+            } else {
+                *o++ = '%';
+                *o++ = hex[*p >> 4];
+                *o++ = hex[*p & 15];
+            }
+        }
+        *o = '\0';
+    }
+    if (q->self.len)
+        sb_add(&q->self, "&");
+    sb_add(&q->self, name);
+    sb_add(&q->self, "=");
+    sb_add(&q->self, enc);
+    free(enc);
+}
+
+/* Split a comma-separated value list (R4: "\," is a literal comma). Returns the count; items
+ * are malloc'd into out (caller frees). */
+static int
+split_values(const char *v, char **out, int max)
+{
+    int n = 0;
+    char *cur = malloc(strlen(v) + 1), *o = cur;
+    if (!cur)
+        abort();
+    for (const char *p = v;; p++) {
+        if (*p == '\\' && p[1] == ',') {
+            *o++ = ',';
+            p++;
+            continue;
+        }
+        if (*p == ',' || *p == '\0') {
+            *o = '\0';
+            if (n < max)
+                out[n++] = strdup(cur);
+            o = cur;
+            if (!*p)
+                break;
+            continue;
+        }
+        *o++ = *p;
+    }
+    free(cur);
+    return n;
+}
+
+static void
+free_values(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+}
+
+/* Escape LIKE's special characters (backslash is the escape character). */
+static char *
+like_escape(const char *s)
+{
+    char *out = malloc(strlen(s) * 2 + 1), *o = out;
+    if (!out)
+        abort();
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '%' || *s == '_')
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* ---- fragments per parameter kind ------------------------------------------------------------ *
+ * Each appends a boolean SQL expression about the resource whose type is the SQL expression rt
+ * and whose id is the SQL expression id. */
+
+static int fragment(query *q,
+                    sb *w,
+                    int type,
+                    const char *rt,
+                    const char *id,
+                    const char *name,
+                    const char *value,
+                    int depth);
+
+static int
+bad_value(query *q, const char *name, const char *value, const char *what)
+{
+    return core_err_set_at(q->err, 400, CORE_ISSUE_VALUE, name, "%s: %s (got \"%.80s\")", name,
+                           what, value);
+}
+
+static int
+frag_missing(query *q,
+             sb *w,
+             const char *table,
+             const char *rt,
+             const char *id,
+             const reg_search_param *sp,
+             const char *name,
+             const char *value)
+{
+    int p;
+    if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+        return bad_value(q, name, value, ":missing takes true or false");
+    if ((p = val(q, sp->name)) < 0)
+        return too_many(q);
+    q->alias++;
+    sb_addf(
+        w,
+        "%sEXISTS (SELECT 1 FROM %s m%d WHERE m%d.rtype = %s AND m%d.id = %s AND m%d.param = $%d)",
+        strcmp(value, "true") == 0 ? "NOT " : "", table, q->alias, q->alias, rt, q->alias, id,
+        q->alias, p);
+    return 0;
+}
+
+static int
+frag_string(query *q,
+            sb *w,
+            const char *rt,
+            const char *id,
+            const reg_search_param *sp,
+            const char *mod,
+            const char *name,
+            const char *value)
+{
+    char *vals[64];
+    int n, a, p, rc = 0;
+
+    if (mod && strcmp(mod, "exact") != 0 && strcmp(mod, "contains") != 0)
+        return core_err_set_at(q->err, 400, CORE_ISSUE_NOT_SUPPORTED, name,
+                               "modifier :%s is not supported on string parameter %s; use :exact, "
+                               ":contains or :missing",
+                               mod, sp->name);
+    if ((p = val(q, sp->name)) < 0)
+        return too_many(q);
+    a = ++q->alias;
+    sb_addf(w,
+            "EXISTS (SELECT 1 FROM sp_string s%d WHERE s%d.rtype = %s AND s%d.id = %s AND "
+            "s%d.param = $%d AND (",
+            a, a, rt, a, id, a, p);
+    n = split_values(value, vals, 64);
+    for (int i = 0; i < n; i++) {
+        int v;
+        char *e = NULL;
+        if (i)
+            sb_add(w, " OR ");
+        if (mod && strcmp(mod, "exact") == 0) {
+            v = val(q, vals[i]);
+            sb_addf(w, "s%d.value = $%d", a, v);
+        } else {
+            e = like_escape(vals[i]);
+            v = val(q, e);
+            if (mod)
+                sb_addf(w, "s%d.norm LIKE '%%' || mahali_norm($%d) || '%%'", a, v);
+            else
+                sb_addf(w, "s%d.norm LIKE mahali_norm($%d) || '%%'", a, v);
+        }
+        free(e);
+        if (v < 0) {
+            rc = too_many(q);
+            break;
+        }
+    }
+    sb_add(w, "))");
+    free_values(vals, n);
+    return rc;
+}
+
+static int
+frag_token(query *q,
+           sb *w,
+           const char *rt,
+           const char *id,
+           const reg_search_param *sp,
+           const char *mod,
+           const char *name,
+           const char *value)
+{
+    char *vals[64];
+    int n, a, p, rc = 0;
+
+    if (mod && strcmp(mod, "not") != 0)
+        return core_err_set_at(q->err, 400, CORE_ISSUE_NOT_SUPPORTED, name,
+                               "modifier :%s is not supported on token parameter %s; use :not or "
+                               ":missing",
+                               mod, sp->name);
+    if ((p = val(q, sp->name)) < 0)
+        return too_many(q);
+    a = ++q->alias;
+    sb_addf(w,
+            "%sEXISTS (SELECT 1 FROM sp_token t%d WHERE t%d.rtype = %s AND t%d.id = %s AND "
+            "t%d.param = $%d AND (",
+            mod ? "NOT " : "", a, a, rt, a, id, a, p);
+    n = split_values(value, vals, 64);
+    for (int i = 0; i < n && !rc; i++) {
+        char *bar = strchr(vals[i], '|');
+        if (i)
+            sb_add(w, " OR ");
+        if (!bar) {
+            int c = val(q, vals[i]);
+            if (c < 0)
+                rc = too_many(q);
+            else
+                sb_addf(w, "t%d.code = $%d", a, c);
+        } else {
+            *bar = '\0';
+            if (!*vals[i] && !bar[1]) {
+                rc = bad_value(q, name, value, "a token is code, system|code, |code or system|");
+            } else if (!*vals[i]) { /* |code: no system */
+                int c = val(q, bar + 1);
+                sb_addf(w, "(t%d.system IS NULL AND t%d.code = $%d)", a, a, c);
+            } else if (!bar[1]) { /* system|: any code of that system */
+                int s = val(q, vals[i]);
+                sb_addf(w, "t%d.system = $%d", a, s);
+            } else {
+                int s = val(q, vals[i]), c = val(q, bar + 1);
+                if (s < 0 || c < 0)
+                    rc = too_many(q);
+                else
+                    sb_addf(w, "(t%d.system = $%d AND t%d.code = $%d)", a, s, a, c);
+            }
+        }
+    }
+    sb_add(w, "))");
+    free_values(vals, n);
+    return rc;
+}
+
+/* The target type of a reference parameter: the :Type modifier, or its only target. -1 if it
+ * has several and none was named. */
+static int
+ref_target(const reg_search_param *sp, const char *mod)
+{
+    if (mod && reg_type_find(mod) >= 0)
+        return reg_type_find(mod);
+    if (sp->targets && !strchr(sp->targets, ','))
+        return reg_type_find(sp->targets);
+    return -1;
+}
+
+/* The recursive set of resources below (down = 1) or above X in sp's hierarchy, as SQL. */
+static void
+hierarchy_set(query *q, sb *w, const char *tt, int pp, int px, int down)
+{
+    int a = ++q->alias;
+    if (down)
+        sb_addf(w,
+                "(WITH RECURSIVE h%d(id) AS (SELECT $%d::text UNION SELECT c.id FROM sp_ref c "
+                "JOIN h%d ON c.target_id = h%d.id WHERE c.rtype = %s AND c.param = $%d AND "
+                "c.target_type = %s) SELECT id FROM h%d)",
+                a, px, a, a, tt, pp, tt, a);
+    else
+        sb_addf(w,
+                "(WITH RECURSIVE h%d(id, n) AS (SELECT $%d::text, 0 UNION SELECT c.target_id, "
+                "h%d.n + 1 "
+                "FROM sp_ref c JOIN h%d ON c.id = h%d.id WHERE c.rtype = %s AND c.param = $%d AND "
+                "c.target_type = %s AND h%d.n < 1000) SELECT id FROM h%d)",
+                a, px, a, a, a, tt, pp, tt, a, a);
+}
+
+static int
+frag_reference(query *q,
+               sb *w,
+               const char *rt,
+               const char *id,
+               const reg_search_param *sp,
+               const char *mod,
+               const char *name,
+               const char *value)
+{
+    char *vals[64];
+    int n, a, p, rc = 0;
+    int hier = mod && (strcmp(mod, "below") == 0 || strcmp(mod, "above") == 0);
+    int tmod = mod ? reg_type_find(mod) : -1;
+
+    if (mod && !hier && tmod < 0)
+        return core_err_set_at(q->err, 400, CORE_ISSUE_NOT_SUPPORTED, name,
+                               "modifier :%s is not supported on reference parameter %s; use "
+                               ":[type], :missing, or :below/:above on partof",
+                               mod, sp->name);
+    if (hier && strcmp(sp->name, "partof") != 0)
+        return core_err_set_at(q->err, 400, CORE_ISSUE_NOT_SUPPORTED, name,
+                               ":%s works on the partof hierarchy only", mod);
+    if ((p = val(q, sp->name)) < 0)
+        return too_many(q);
+    a = ++q->alias;
+    sb_addf(w,
+            "EXISTS (SELECT 1 FROM sp_ref r%d WHERE r%d.rtype = %s AND r%d.id = %s AND r%d.param = "
+            "$%d AND (",
+            a, a, rt, a, id, a, p);
+    n = split_values(value, vals, 64);
+    for (int i = 0; i < n && !rc; i++) {
+        char type[64], rid[65];
+        int t = tmod, pt, pi;
+        if (i)
+            sb_add(w, " OR ");
+        if (strchr(vals[i], '/')) {
+            if (reg_ref_split(vals[i], type, rid) < 0) {
+                rc = bad_value(q, name, vals[i], "a reference is id, Type/id or an absolute URL");
+                break;
+            }
+            t = reg_type_find(type);
+            if (t < 0) {
+                /* a type the registry does not store: nothing can match */
+                sb_add(w, "false");
+                continue;
+            }
+        } else {
+            if (!reg_id_valid(vals[i])) {
+                rc = bad_value(q, name, vals[i], "not a valid id");
+                break;
+            }
+            core_strlcpy(rid, vals[i], sizeof(rid));
+        }
+        if (hier && t < 0)
+            t = ref_target(sp, NULL);
+        pi = val(q, rid);
+        if (t >= 0) {
+            pt = val(q, reg_type_name((reg_type)t));
+            if (pt < 0 || pi < 0) {
+                rc = too_many(q);
+                break;
+            }
+            if (hier) {
+                char tt[16];
+                snprintf(tt, sizeof(tt), "$%d", pt);
+                sb_addf(w, "(r%d.target_type = $%d AND r%d.target_id IN ", a, pt, a);
+                hierarchy_set(q, w, tt, p, pi, strcmp(mod, "below") == 0);
+                sb_add(w, ")");
+            } else {
+                sb_addf(w, "(r%d.target_type = $%d AND r%d.target_id = $%d)", a, pt, a, pi);
+            }
+        } else {
+            sb_addf(w, "r%d.target_id = $%d", a, pi);
+        }
+    }
+    sb_add(w, "))");
+    free_values(vals, n);
+    return rc;
+}
+
+/* Date comparison of a search range [sl, sh) with a resource range [lo, hi) (R4 §3.1.1.5.4,
+ * "the range of the search value ... the range of the target value"). */
+static void
+date_cond(sb *w, const char *prefix, const char *lo, const char *hi, int sl, int sh)
+{
+    char eq[256];
+    snprintf(eq, sizeof(eq), "($%d::timestamptz <= %s AND %s <= $%d::timestamptz)", sl, lo, hi, sh);
+    if (strcmp(prefix, "eq") == 0)
+        sb_add(w, eq);
+    else if (strcmp(prefix, "ne") == 0)
+        sb_addf(w, "NOT %s", eq);
+    else if (strcmp(prefix, "gt") == 0)
+        sb_addf(w, "%s > $%d::timestamptz", hi, sh);
+    else if (strcmp(prefix, "lt") == 0)
+        sb_addf(w, "%s < $%d::timestamptz", lo, sl);
+    else if (strcmp(prefix, "ge") == 0)
+        sb_addf(w, "(%s > $%d::timestamptz OR %s)", hi, sh, eq);
+    else if (strcmp(prefix, "le") == 0)
+        sb_addf(w, "(%s < $%d::timestamptz OR %s)", lo, sl, eq);
+    else if (strcmp(prefix, "sa") == 0)
+        sb_addf(w, "%s >= $%d::timestamptz", lo, sh);
+    else if (strcmp(prefix, "eb") == 0)
+        sb_addf(w, "%s <= $%d::timestamptz", hi, sl);
+    else /* ap: overlaps the search range widened by a tenth of its distance from now */
+        sb_addf(w,
+                "(%s < $%d::timestamptz + abs(extract(epoch FROM now() - $%d::timestamptz)) / 10 * "
+                "interval '1 second' AND %s > $%d::timestamptz - abs(extract(epoch FROM now() - "
+                "$%d::timestamptz)) / 10 * interval '1 second')",
+                lo, sh, sh, hi, sl, sl);
+}
+
+static int
+date_value(query *q, const char *name, const char *v, char prefix[3], int *sl, int *sh)
+{
+    static const char *const prefixes[] = { "eq", "ne", "gt", "lt", "ge",
+                                            "le", "sa", "eb", "ap", NULL };
+    char lo[32], hi[32];
+    strcpy(prefix, "eq");
+    if (v[0] >= 'a' && v[0] <= 'z') {
+        int ok = 0;
+        for (int i = 0; prefixes[i]; i++)
+            if (strncmp(v, prefixes[i], 2) == 0)
+                ok = 1;
+        if (!ok)
+            return bad_value(q, name, v, "the prefix must be eq, ne, gt, lt, ge, le, sa, eb or ap");
+        memcpy(prefix, v, 2);
+        prefix[2] = '\0';
+        v += 2;
+    }
+    if (reg_date_range(v, lo, hi) < 0)
+        return bad_value(q, name, v, "a date is YYYY, YYYY-MM, YYYY-MM-DD or a dateTime");
+    *sl = val(q, lo);
+    *sh = val(q, hi);
+    return *sl < 0 || *sh < 0 ? too_many(q) : 0;
+}
+
+static int
+frag_date(query *q,
+          sb *w,
+          const char *rt,
+          const char *id,
+          const reg_search_param *sp,
+          const char *name,
+          const char *value)
+{
+    char *vals[64], prefix[3];
+    int n, a, p, rc = 0, sl, sh;
+    if ((p = val(q, sp->name)) < 0)
+        return too_many(q);
+    a = ++q->alias;
+    sb_addf(w,
+            "EXISTS (SELECT 1 FROM sp_date d%d WHERE d%d.rtype = %s AND d%d.id = %s AND d%d.param "
+            "= $%d AND (",
+            a, a, rt, a, id, a, p);
+    n = split_values(value, vals, 64);
+    for (int i = 0; i < n && !rc; i++) {
+        char lo[16], hi[16];
+        if ((rc = date_value(q, name, vals[i], prefix, &sl, &sh)) < 0)
+            break;
+        if (i)
+            sb_add(w, " OR ");
+        snprintf(lo, sizeof(lo), "d%d.lo", a);
+        snprintf(hi, sizeof(hi), "d%d.hi", a);
+        date_cond(w, prefix, lo, hi, sl, sh);
+    }
+    sb_add(w, "))");
+    free_values(vals, n);
+    return rc;
+}
+
+/* _id and _lastUpdated: columns of the resource itself (only at the top level, where the
+ * resource is `r`, or in a chain/_has where it is reached by type and id). */
+static int
+frag_id(query *q, sb *w, const char *rt, const char *id, const char *name, const char *value)
+{
+    char *vals[64];
+    int n = split_values(value, vals, 64), rc = 0;
+    (void)rt;
+    sb_add(w, "(");
+    for (int i = 0; i < n && !rc; i++) {
+        int v = val(q, vals[i]);
+        if (!reg_id_valid(vals[i]))
+            rc = bad_value(q, name, vals[i], "not a valid id");
+        else if (v < 0)
+            rc = too_many(q);
+        else
+            sb_addf(w, "%s%s = $%d", i ? " OR " : "", id, v);
+    }
+    sb_add(w, ")");
+    free_values(vals, n);
+    return rc;
+}
+
+static int
+frag_last_updated(
+    query *q, sb *w, const char *rt, const char *id, const char *name, const char *value)
+{
+    char *vals[64], prefix[3], lo[200], hi[200];
+    int n = split_values(value, vals, 64), rc = 0, sl, sh, a = ++q->alias;
+    /* the resource's instant as a range of one millisecond */
+    snprintf(lo, sizeof(lo), "u%d.last_updated", a);
+    snprintf(hi, sizeof(hi), "(u%d.last_updated + interval '1 millisecond')", a);
+    sb_addf(w, "EXISTS (SELECT 1 FROM resource u%d WHERE u%d.rtype = %s AND u%d.id = %s AND (", a,
+            a, rt, a, id);
+    for (int i = 0; i < n && !rc; i++) {
+        if ((rc = date_value(q, name, vals[i], prefix, &sl, &sh)) < 0)
+            break;
+        if (i)
+            sb_add(w, " OR ");
+        date_cond(w, prefix, lo, hi, sl, sh);
+    }
+    sb_add(w, "))");
+    free_values(vals, n);
+    return rc;
+}
+
+static int
+needs_personal(query *q, int type, const char *name)
+{
+    if (!reg_type_is_personal((reg_type)type) || q->opts->allow_personal)
+        return 0;
+    return core_err_set_at(q->err, 401, CORE_ISSUE_LOGIN, name,
+                           "searching through %s needs a bearer token",
+                           reg_type_name((reg_type)type));
+}
+
+/* _has:Type:reference:param=value (reverse chaining). */
+static int
+frag_has(query *q,
+         sb *w,
+         int type,
+         const char *rt,
+         const char *id,
+         const char *name,
+         const char *value,
+         int depth)
+{
+    char buf[256], *t2, *ref, *inner, *save = NULL;
+    const reg_search_param *rp;
+    int ht, a, pt, pr;
+
+    core_strlcpy(buf, name + 5, sizeof(buf));
+    t2 = strtok_r(buf, ":", &save);
+    ref = strtok_r(NULL, ":", &save);
+    inner = save && *save ? save : NULL;
+    if (!t2 || !ref || !inner)
+        return bad_value(q, name, value, "use _has:Type:reference:parameter=value");
+    if ((ht = reg_type_find(t2)) < 0)
+        return core_err_set_at(q->err, 400, CORE_ISSUE_NOT_SUPPORTED, name,
+                               "_has: resource type \"%s\" is not stored here", t2);
+    if (needs_personal(q, ht, name) < 0)
+        return -1;
+    rp = reg_search_param_find(ht, ref);
+    if (!rp || rp->kind != REG_SP_REFERENCE)
+        return core_err_set_at(q->err, 400, CORE_ISSUE_NOT_SUPPORTED, name,
+                               "_has: %s has no reference parameter \"%s\"", t2, ref);
+    if ((pt = val(q, t2)) < 0 || (pr = val(q, ref)) < 0)
+        return too_many(q);
+    a = ++q->alias;
+    {
+        char hrt[16], hid[16];
+        (void)type;
+        snprintf(hrt, sizeof(hrt), "$%d", pt);
+        snprintf(hid, sizeof(hid), "x%d.id", a);
+        sb_addf(w,
+                "EXISTS (SELECT 1 FROM sp_ref x%d WHERE x%d.rtype = $%d AND x%d.param = $%d AND "
+                "x%d.target_type = %s AND x%d.target_id = %s AND ",
+                a, a, pt, a, pr, a, rt, a, id);
+        if (fragment(q, w, ht, hrt, hid, inner, value, depth + 1) < 0)
+            return -1;
+        sb_add(w, ")");
+    }
+    return 0;
+}
+
+/* One parameter (name may carry a modifier or a chain) about the resource (rt, id) of type. */
+static int
+fragment(query *q,
+         sb *w,
+         int type,
+         const char *rt,
+         const char *id,
+         const char *name,
+         const char *value,
+         int depth)
+{
+    char base[128], *mod, *dot;
+    const reg_search_param *sp;
+
+    if (depth > 4)
+        return bad_value(q, name, value, "chains and _has may nest 4 deep at most");
+    if (strncmp(name, "_has:", 5) == 0)
+        return frag_has(q, w, type, rt, id, name, value, depth);
+    if (strlen(name) >= sizeof(base))
+        return bad_value(q, name, value, "parameter name too long");
+    strcpy(base, name);
+    dot = strchr(base, '.');
+    if (dot)
+        *dot = '\0';
+    mod = strchr(base, ':');
+    if (mod)
+        *mod++ = '\0';
+
+    if (strcmp(base, "_id") == 0 && !dot && !mod)
+        return frag_id(q, w, rt, id, name, value);
+    if (strcmp(base, "_lastUpdated") == 0 && !dot && !mod)
+        return frag_last_updated(q, w, rt, id, name, value);
+    sp = reg_search_param_find(type, base);
+    if (!sp || sp->kind == REG_SP_SPECIAL)
+        return 1; /* unknown: the caller decides (strict or lenient) */
+
+    if (dot) { /* chain: reference.param */
+        int tt = ref_target(sp, mod), a, p, pt;
+        char crt[16], cid[16];
+        if (sp->kind != REG_SP_REFERENCE)
+            return bad_value(q, name, value, "only reference parameters can be chained");
+        if (tt < 0)
+            return core_err_set_at(q->err, 400, CORE_ISSUE_INVALID, name,
+                                   "%s may refer to several types: name one, as %s:Type.param",
+                                   sp->name, sp->name);
+        if (needs_personal(q, tt, name) < 0)
+            return -1;
+        if ((p = val(q, sp->name)) < 0 || (pt = val(q, reg_type_name((reg_type)tt))) < 0)
+            return too_many(q);
+        a = ++q->alias;
+        snprintf(crt, sizeof(crt), "$%d", pt);
+        snprintf(cid, sizeof(cid), "c%d.target_id", a);
+        sb_addf(w,
+                "EXISTS (SELECT 1 FROM sp_ref c%d WHERE c%d.rtype = %s AND c%d.id = %s AND "
+                "c%d.param = $%d AND c%d.target_type = $%d AND ",
+                a, a, rt, a, id, a, p, a, pt);
+        {
+            int rc = fragment(q, w, tt, crt, cid, name + (dot - base) + 1, value, depth + 1);
+            if (rc != 0)
+                return rc > 0
+                           ? bad_value(q, name, value, "unknown parameter at the end of the chain")
+                           : -1;
+        }
+        sb_add(w, ")");
+        return 0;
+    }
+    if (mod && strcmp(mod, "missing") == 0) {
+        static const char *const tables[] = { "sp_string", "sp_token", "sp_ref", "sp_date" };
+        return frag_missing(q, w, tables[sp->kind], rt, id, sp, name, value);
+    }
+    switch (sp->kind) {
+    case REG_SP_STRING:
+        return frag_string(q, w, rt, id, sp, mod, name, value);
+    case REG_SP_TOKEN:
+        return frag_token(q, w, rt, id, sp, mod, name, value);
+    case REG_SP_REFERENCE:
+        return frag_reference(q, w, rt, id, sp, mod, name, value);
+    case REG_SP_DATE:
+        if (mod)
+            return core_err_set_at(q->err, 400, CORE_ISSUE_NOT_SUPPORTED, name,
+                                   "modifier :%s is not supported on date parameter %s", mod,
+                                   sp->name);
+        return frag_date(q, w, rt, id, sp, name, value);
+    default:
+        return 1;
+    }
+}
+
+/* ---- result control
+ * -------------------------------------------------------------------------------- */
+
+static int
+parse_sort(query *q, const char *value)
+{
+    char *vals[MAX_SORT + 1];
+    int n = split_values(value, vals, MAX_SORT + 1), rc = 0;
+    if (n > MAX_SORT) {
+        free_values(vals, n);
+        return bad_value(q, "_sort", value, "at most 4 sort keys");
+    }
+    for (int i = 0; i < n && !rc; i++) {
+        sortkey *k = &q->sort[q->nsort];
+        const char *key = vals[i];
+        const reg_search_param *sp;
+        memset(k, 0, sizeof(*k));
+        k->desc = key[0] == '-';
+        if (k->desc)
+            key++;
+        core_strlcpy(k->label, vals[i], sizeof(k->label));
+        k->cast = "text";
+        if (strcmp(key, "_id") == 0) {
+            k->expr_fmt = "r.id";
+        } else if (strcmp(key, "_lastUpdated") == 0) {
+            k->expr_fmt = "r.last_updated";
+            k->cast = "timestamptz";
+        } else if ((sp = reg_search_param_find(q->type, key)) && sp->kind != REG_SP_SPECIAL) {
+            if ((k->param = val(q, sp->name)) < 0) {
+                rc = too_many(q);
+                break;
+            }
+            switch (sp->kind) {
+            case REG_SP_STRING:
+                k->expr_fmt =
+                    "coalesce((SELECT min(x.norm) FROM sp_string x WHERE x.rtype = r.rtype "
+                    "AND x.id = r.id AND x.param = $%d), '')";
+                break;
+            case REG_SP_TOKEN:
+                k->expr_fmt =
+                    "coalesce((SELECT min(x.code) FROM sp_token x WHERE x.rtype = r.rtype "
+                    "AND x.id = r.id AND x.param = $%d), '')";
+                break;
+            case REG_SP_REFERENCE:
+                k->expr_fmt =
+                    "coalesce((SELECT min(x.target_type || '/' || x.target_id) FROM "
+                    "sp_ref x WHERE x.rtype = r.rtype AND x.id = r.id AND x.param = $%d), '')";
+                break;
+            default:
+                k->expr_fmt = "coalesce((SELECT min(x.lo) FROM sp_date x WHERE x.rtype = r.rtype "
+                              "AND x.id = r.id AND x.param = $%d), '-infinity')";
+                k->cast = "timestamptz";
+                break;
+            }
+        } else {
+            rc = core_err_set_at(q->err, 400, CORE_ISSUE_NOT_SUPPORTED, "_sort",
+                                 "cannot sort by \"%.60s\"; use _id, _lastUpdated or a search "
+                                 "parameter of %s",
+                                 key, reg_type_name((reg_type)q->type));
+            break;
+        }
+        q->nsort++;
+    }
+    free_values(vals, n);
+    return rc;
+}
+
+static int
+parse_include(query *q, const char *name, const char *value)
+{
+    int rev = strncmp(name, "_revinclude", 11) == 0;
+    const char *suffix = name + (rev ? 11 : 8);
+    char buf[160], *t, *p, *tgt, *save = NULL;
+    incl *in;
+
+    if (*suffix && strcmp(suffix, ":iterate") != 0 && strcmp(suffix, ":recurse") != 0)
+        return bad_value(q, name, value, "the only modifier here is :iterate");
+    if (strcmp(value, "*") == 0)
+        return bad_value(q, name, value,
+                         "name the reference to follow, e.g. Location:organization");
+    if (q->nincs >= (int)(sizeof(q->incs) / sizeof(q->incs[0])))
+        return bad_value(q, name, value, "too many includes");
+    core_strlcpy(buf, value, sizeof(buf));
+    t = strtok_r(buf, ":", &save);
+    p = strtok_r(NULL, ":", &save);
+    tgt = strtok_r(NULL, ":", &save);
+    in = &q->incs[q->nincs];
+    memset(in, 0, sizeof(*in));
+    in->rev = rev;
+    in->iterate = *suffix != '\0';
+    in->target = -1;
+    if (!t || !p || (in->src_type = reg_type_find(t)) < 0)
+        return bad_value(q, name, value, "use Type:reference[:targetType] with a stored Type");
+    in->sp = reg_search_param_find(in->src_type, p);
+    if (!in->sp || in->sp->kind != REG_SP_REFERENCE)
+        return bad_value(q, name, value, "not a reference parameter of that type");
+    if (tgt && (in->target = reg_type_find(tgt)) < 0)
+        return bad_value(q, name, value, "the target type is not stored here");
+    if (!rev && !in->iterate && in->src_type != q->type)
+        return bad_value(q, name, value,
+                         "_include must start from the searched type (or use :iterate)");
+    if (rev && in->sp->targets && !strstr(in->sp->targets, reg_type_name((reg_type)q->type)) &&
+        !in->iterate)
+        return bad_value(q, name, value, "that reference never points to the searched type");
+    {
+        int reach = rev ? in->src_type : in->target >= 0 ? in->target : ref_target(in->sp, NULL);
+        if (needs_personal(q, reach, name) < 0)
+            return -1;
+        if (!rev && reach < 0 && !q->opts->allow_personal &&
+            (strstr(in->sp->targets ? in->sp->targets : "", "Practitioner")))
+            return needs_personal(q, REG_PRACTITIONER, name);
+    }
+    q->nincs++;
+    return 0;
+}
+
+/* Names the caller handles (presentation) or that are paging state: passed over here. */
+static int
+is_presentation(const char *name)
+{
+    static const char *const names[] = { "_format", "_pretty", "_summary", "_elements",
+                                         "_count",  "_cursor", NULL };
+    for (int i = 0; names[i]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- cursors
+ * ------------------------------------------------------------------------------------- */
+
+/* A cursor is base64url(JSON ["n"|"p", key values..., id]). */
+static char *
+cursor_make(const char *dir, PGresult *r, int row, int nsort)
+{
+    json_t *a = json_array();
+    char *text, *out;
+    size_t len, cap;
+    json_array_append_new(a, json_string(dir));
+    for (int i = 0; i < nsort; i++)
+        json_array_append_new(a, json_string(PQgetvalue(r, row, 2 + i)));
+    json_array_append_new(a, json_string(PQgetvalue(r, row, 0)));
+    text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    if (!text)
+        abort();
+    len = strlen(text);
+    cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    out = malloc(cap);
+    if (!out)
+        abort();
+    sodium_bin2base64(out, cap, (const unsigned char *)text, len,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    free(text);
+    return out;
+}
+
+/* Decode a cursor into its direction and values (new JSON array), or NULL. */
+static json_t *
+cursor_read(const char *cursor, int nsort)
+{
+    unsigned char buf[4096];
+    size_t len;
+    json_t *a;
+    if (strlen(cursor) > 5000 ||
+        sodium_base642bin(buf, sizeof(buf) - 1, cursor, strlen(cursor), NULL, &len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        return NULL;
+    buf[len] = '\0';
+    a = json_loads((const char *)buf, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_array(a) || (int)json_array_size(a) != nsort + 2) {
+        json_decref(a);
+        return NULL;
+    }
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (!json_is_string(json_array_get(a, i))) {
+            json_decref(a);
+            return NULL;
+        }
+    {
+        const char *d = json_string_value(json_array_get(a, 0));
+        if (strcmp(d, "n") != 0 && strcmp(d, "p") != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* The SQL of a sort key: its fixed text with the "$%d" placeholder replaced by the $n that
+ * holds the parameter name (spliced by hand: the text is not a format string). */
+static void
+sort_expr(const sortkey *k, char *out, size_t cap)
+{
+    const char *mark = k->param ? strstr(k->expr_fmt, "%d") : NULL;
+    if (!mark) {
+        core_strlcpy(out, k->expr_fmt, cap);
+        return;
+    }
+    snprintf(out, cap, "%.*s%d%s", (int)(mark - k->expr_fmt), k->expr_fmt, k->param, mark + 2);
+}
+
+/* (k1, ..., id) strictly after (backward: before) the cursor values in the sort order. */
+static int
+keyset(query *q, sb *w, json_t *cur, int backward)
+{
+    int n = q->nsort, pv[MAX_SORT + 1];
+    for (int i = 0; i <= n; i++)
+        if ((pv[i] = val(q, json_string_value(json_array_get(cur, (size_t)i + 1)))) < 0)
+            return too_many(q);
+    sb_add(w, " AND (");
+    for (int i = 0; i <= n; i++) {
+        char e[512];
+        if (i)
+            sb_add(w, " OR ");
+        sb_add(w, "(");
+        for (int j = 0; j < i; j++) {
+            sort_expr(&q->sort[j], e, sizeof(e));
+            sb_addf(w, "%s = $%d::%s AND ", e, pv[j], q->sort[j].cast);
+        }
+        if (i < n) {
+            int gt = q->sort[i].desc == backward;
+            sort_expr(&q->sort[i], e, sizeof(e));
+            sb_addf(w, "%s %s $%d::%s)", e, gt ? ">" : "<", pv[i], q->sort[i].cast);
+        } else {
+            sb_addf(w, "r.id %s $%d)", backward ? "<" : ">", pv[i]);
+        }
+    }
+    sb_add(w, ")");
+    return 0;
+}
+
+/* ---- running it
+ * ------------------------------------------------------------------------------------- */
+
+static PGresult *
+run(core_db *db, const char *sql, int nvals, char *const *vals, core_err *err)
+{
+    PGconn *conn = core_db_conn(db, err);
+    PGresult *r;
+    if (!conn)
+        return NULL;
+    /* Every value is declared text (OID 25): a statement need not use them all (the count
+     * leaves out sort keys, "gt" uses one end of a range), and casts in the fragments say
+     * what each is compared as. */
+    Oid types[MAX_PARAMS];
+    for (int i = 0; i < nvals; i++)
+        types[i] = 25;
+    r = PQexecParams(conn, sql, nvals, types, (const char *const *)vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        core_db_err(err, db, r, "search");
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int
+has_hit(const reg_search_out *out, int type, const char *id)
+{
+    for (int i = 0; i < out->nhits; i++)
+        if (out->hits[i].type == type && strcmp(out->hits[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+static void
+add_hit(reg_search_out *out, int type, const char *id, const char *json, int include)
+{
+    reg_hit *h;
+    out->hits = realloc(out->hits, sizeof(*out->hits) * (size_t)(out->nhits + 1));
+    if (!out->hits)
+        abort();
+    h = &out->hits[out->nhits++];
+    h->type = type;
+    core_strlcpy(h->id, id, sizeof(h->id));
+    h->json = strdup(json);
+    if (!h->json)
+        abort();
+    h->include = include;
+}
+
+/* Follow one _include/_revinclude from the hits of the right type among out->hits[from..].
+ * Returns the number added, or -1 with err. */
+static int
+follow(reg_search_out *out, core_db *db, const incl *in, int main_type, int from, core_err *err)
+{
+    int src = in->rev ? (in->iterate ? -1 : main_type) : in->src_type;
+    int added = 0, nids = 0;
+    sb ids = { 0 }, sql = { 0 };
+    char *vals[4];
+    PGresult *r;
+
+    /* the ids of the hits to follow from: the referring side (include) or the referred (rev) */
+    sb_add(&ids, "{");
+    for (int i = from; i < out->nhits; i++) {
+        int t = out->hits[i].type;
+        if (in->rev ? (src >= 0 ? t != src
+                                : !in->sp->targets ||
+                                      !strstr(in->sp->targets, reg_type_name((reg_type)t)))
+                    : t != in->src_type)
+            continue;
+        sb_addf(&ids, "%s%s/%s", nids++ ? "," : "", reg_type_name((reg_type)t), out->hits[i].id);
+    }
+    sb_add(&ids, "}");
+    if (!nids) {
+        free(ids.p);
+        return 0;
+    }
+    vals[0] = ids.p;
+    vals[1] = (char *)reg_type_name((reg_type)in->src_type);
+    vals[2] = (char *)in->sp->name;
+    vals[3] = (char *)(in->target >= 0 ? reg_type_name((reg_type)in->target) : NULL);
+    if (!in->rev)
+        sb_add(&sql,
+               "SELECT x.rtype, x.id, x.content::text FROM sp_ref f JOIN resource x ON "
+               "x.rtype = f.target_type AND x.id = f.target_id AND NOT x.deleted WHERE "
+               "f.rtype = $2 AND f.param = $3 AND (f.rtype || '/' || f.id) = ANY($1::text[]) "
+               "AND ($4::text IS NULL OR f.target_type = $4) ORDER BY x.rtype, x.id LIMIT 1001");
+    else
+        sb_add(&sql, "SELECT x.rtype, x.id, x.content::text FROM sp_ref f JOIN resource x ON "
+                     "x.rtype = f.rtype AND x.id = f.id AND NOT x.deleted WHERE f.rtype = $2 AND "
+                     "f.param = $3 AND (f.target_type || '/' || f.target_id) = ANY($1::text[]) AND "
+                     "$4::text IS NULL ORDER BY x.rtype, x.id LIMIT 1001");
+    r = run(db, sql.p, 4, vals, err);
+    free(ids.p);
+    free(sql.p);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int t = reg_type_find(PQgetvalue(r, i, 0));
+        if (t < 0 || has_hit(out, t, PQgetvalue(r, i, 1)))
+            continue;
+        if (out->nhits - out->nmatches >= MAX_INCLUDES)
+            break;
+        add_hit(out, t, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), 1);
+        added++;
+    }
+    PQclear(r);
+    return added;
+}
+
+static int
+includes(reg_search_out *out, core_db *db, query *q, core_err *err)
+{
+    int from = 0;
+    for (int i = 0; i < q->nincs; i++)
+        if (!q->incs[i].iterate && follow(out, db, &q->incs[i], q->type, 0, err) < 0)
+            return -1;
+    /* :iterate applies to everything found so far, round after round, until nothing is new */
+    for (int round = 0; round < MAX_ITERATE; round++) {
+        int added = 0, start = out->nhits;
+        for (int i = 0; i < q->nincs; i++) {
+            int n;
+            if (!q->incs[i].iterate)
+                continue;
+            if ((n = follow(out, db, &q->incs[i], q->type, from, err)) < 0)
+                return -1;
+            added += n;
+        }
+        from = start;
+        if (!added)
+            break;
+    }
+    return 0;
+}
+
+void
+reg_search_out_clear(reg_search_out *out)
+{
+    for (int i = 0; i < out->nhits; i++)
+        free(out->hits[i].json);
+    free(out->hits);
+    free(out->next);
+    free(out->prev);
+    free(out->self);
+    free(out->ignored);
+    memset(out, 0, sizeof(*out));
+}
+
+static void
+query_free(query *q)
+{
+    for (int i = 0; i < q->nvals; i++)
+        free(q->vals[i]);
+    free(q->where.p);
+    free(q->self.p);
+    free(q->ignored.p);
+}
+
+int
+reg_search(reg_search_out *out,
+           core_db *db,
+           int type,
+           const reg_qparam *params,
+           size_t n,
+           const reg_search_opts *opts,
+           core_err *err)
+{
+    query q;
+    sb sql = { 0 }, order = { 0 }, cols = { 0 };
+    json_t *cur = NULL;
+    PGresult *r = NULL;
+    int backward = 0, rows, rc = -1, pt;
+    char limit[16];
+
+    memset(out, 0, sizeof(*out));
+    memset(&q, 0, sizeof(q));
+    q.type = type;
+    q.opts = opts;
+    q.err = err;
+    q.total_mode = 2;
+    out->total = -1;
+    if ((pt = val(&q, reg_type_name((reg_type)type))) != 1)
+        goto done;
+    sb_add(&q.where, "");
+
+    for (size_t i = 0; i < n; i++) {
+        const char *name = params[i].name, *value = params[i].value ? params[i].value : "";
+        int res;
+        if (is_presentation(name))
+            continue;
+        if (strcmp(name, "_sort") == 0) {
+            if (parse_sort(&q, value) < 0)
+                goto done;
+            continue;
+        }
+        if (strcmp(name, "_total") == 0) {
+            if (strcmp(value, "none") == 0)
+                q.total_mode = 0;
+            else if (strcmp(value, "estimate") == 0)
+                q.total_mode = 1;
+            else if (strcmp(value, "accurate") == 0)
+                q.total_mode = 2;
+            else {
+                bad_value(&q, name, value, "use none, estimate or accurate");
+                goto done;
+            }
+            self_add(&q, name, value);
+            continue;
+        }
+        if (strncmp(name, "_include", 8) == 0 || strncmp(name, "_revinclude", 11) == 0 ||
+            strncmp(name, "_revInclude", 11) == 0) {
+            char fixed[64];
+            core_strlcpy(fixed, name, sizeof(fixed));
+            if (strncmp(fixed, "_revInclude", 11) == 0)
+                fixed[4] = 'i'; /* the IG's spelling */
+            if (parse_include(&q, fixed, value) < 0)
+                goto done;
+            self_add(&q, fixed, value);
+            continue;
+        }
+        if (!*value) /* R4: a parameter with an empty value is ignored */
+            continue;
+        {
+            sb frag = { 0 };
+            res = fragment(&q, &frag, type, "$1", "r.id", name, value, 0);
+            if (res == 0) {
+                sb_add(&q.where, " AND ");
+                sb_add(&q.where, frag.p);
+                self_add(&q, name, value);
+            }
+            free(frag.p);
+        }
+        if (res < 0)
+            goto done;
+        if (res > 0) {
+            if (opts->strict) {
+                core_err_set_at(
+                    err, 400, CORE_ISSUE_NOT_SUPPORTED, name,
+                    "unknown search parameter \"%.80s\" for %s (Prefer: handling=strict)", name,
+                    reg_type_name((reg_type)type));
+                goto done;
+            }
+            if (q.ignored.len)
+                sb_add(&q.ignored, ",");
+            sb_add(&q.ignored, name);
+        }
+    }
+    if (q.nsort) {
+        sb sorts = { 0 };
+        for (int i = 0; i < q.nsort; i++)
+            sb_addf(&sorts, "%s%s", i ? "," : "", q.sort[i].label);
+        self_add(&q, "_sort", sorts.p);
+        free(sorts.p);
+    }
+    if (q.total_mode == 0 && q.nincs == 0 && opts->count_only)
+        q.total_mode = 2;
+
+    /* the total (over all pages), unless not wanted */
+    if (q.total_mode || opts->count_only) {
+        sb_addf(&sql, "SELECT count(*) FROM resource r WHERE r.rtype = $1 AND NOT r.deleted%s",
+                q.where.p);
+        r = run(db, sql.p, q.nvals, q.vals, err);
+        if (!r)
+            goto done;
+        out->total = atoll(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        r = NULL;
+        sql.len = 0;
+        if (opts->count_only) {
+            rc = 0;
+            goto done;
+        }
+    }
+
+    if (opts->cursor) {
+        if (!(cur = cursor_read(opts->cursor, q.nsort))) {
+            core_err_set_at(err, 400, CORE_ISSUE_VALUE, "_cursor",
+                            "the paging link is not valid for this search; start again from the "
+                            "first page");
+            goto done;
+        }
+        backward = strcmp(json_string_value(json_array_get(cur, 0)), "p") == 0;
+        if (keyset(&q, &q.where, cur, backward) < 0)
+            goto done;
+    }
+
+    /* SELECT id, content, sort keys... ORDER BY keys, id (reversed when paging backward) */
+    for (int i = 0; i < q.nsort; i++) {
+        char e[512];
+        int desc = q.sort[i].desc != backward;
+        sort_expr(&q.sort[i], e, sizeof(e));
+        sb_addf(&cols, ", (%s)::text AS k%d", e, i);
+        sb_addf(&order, "%s%s %s", i ? ", " : "", e, desc ? "DESC" : "ASC");
+    }
+    sb_addf(&order, "%sr.id %s", q.nsort ? ", " : "", backward ? "DESC" : "ASC");
+    snprintf(limit, sizeof(limit), "%d", opts->count + 1);
+    {
+        int pl = val(&q, limit);
+        if (pl < 0) {
+            too_many(&q);
+            goto done;
+        }
+        sb_addf(&sql,
+                "SELECT r.id, r.content::text%s FROM resource r WHERE r.rtype = $1 AND NOT "
+                "r.deleted%s ORDER BY %s LIMIT $%d::bigint",
+                cols.p ? cols.p : "", q.where.p, order.p, pl);
+    }
+    if (!(r = run(db, sql.p, q.nvals, q.vals, err)))
+        goto done;
+    rows = PQntuples(r);
+    {
+        int take = rows > opts->count ? opts->count : rows, more = rows > opts->count;
+        /* walking backward fetched the rows nearest the cursor first: restore the order */
+        for (int k = 0; k < take; k++) {
+            int i = backward ? take - 1 - k : k;
+            add_hit(out, type, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), 0);
+        }
+        out->nmatches = take;
+        if (take > 0) {
+            int first = backward ? take - 1 : 0, last = backward ? 0 : take - 1;
+            if (backward ? 1 : more)
+                out->next = cursor_make("n", r, last, q.nsort);
+            if (backward ? more : cur != NULL)
+                out->prev = cursor_make("p", r, first, q.nsort);
+        }
+        if (q.total_mode == 0)
+            out->total = -1;
+    }
+    PQclear(r);
+    r = NULL;
+    if (q.nincs && includes(out, db, &q, err) < 0)
+        goto done;
+    rc = 0;
+done:
+    if (rc == 0) {
+        out->self = q.self.p ? q.self.p : strdup("");
+        q.self.p = NULL;
+        out->ignored = q.ignored.p;
+        q.ignored.p = NULL;
+    } else {
+        reg_search_out_clear(out);
+    }
+    json_decref(cur);
+    PQclear(r);
+    free(sql.p);
+    free(order.p);
+    free(cols.p);
+    query_free(&q);
+    return rc;
+}

@@ -1,0 +1,309 @@
+/* Search over HTTP: GET [base]/[type]?params and POST [base]/[type]/_search with a form body
+ * (same results), answered with a searchset Bundle. Matches come from the store as JSON text
+ * and are spliced into the Bundle as they are, unless _summary or _elements ask for a subset
+ * (then they are parsed, trimmed and tagged SUBSETTED). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "web/web_int.h"
+
+#define MAX_QPARAMS 100
+
+/* Split a query string or form body into decoded name/value pairs (arena memory). */
+static size_t
+parse_pairs(web_req *r, const char *s, reg_qparam *out, size_t n, size_t max)
+{
+    char *copy, *save = NULL, *tok;
+    if (!s || !*s)
+        return n;
+    copy = core_arena_strdup(r->arena, s);
+    for (tok = strtok_r(copy, "&", &save); tok && n < max; tok = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(tok, '=');
+        size_t ln, lv;
+        char *name, *value;
+        if (eq)
+            *eq = '\0';
+        ln = strlen(tok) + 1;
+        lv = eq ? strlen(eq + 1) + 1 : 1;
+        name = core_arena_alloc(r->arena, ln);
+        value = core_arena_alloc(r->arena, lv);
+        mg_url_decode(tok, (int)ln - 1, name, (int)ln, 1);
+        if (eq)
+            mg_url_decode(eq + 1, (int)lv - 1, value, (int)lv, 1);
+        if (!*name)
+            continue;
+        out[n].name = name;
+        out[n].value = value;
+        n++;
+    }
+    return n;
+}
+
+static const char *
+param(const reg_qparam *p, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(p[i].name, name) == 0)
+            return p[i].value;
+    return NULL;
+}
+
+/* Keep in a subset only what _summary / _elements allow (R4 §3.1.1.5.8-9). */
+static void
+subset(json_t *res, const char *type, const char *summary, const char *elements)
+{
+    const char *k;
+    json_t *v, *meta, *tags, *tmp;
+    void *iter;
+
+    for (iter = json_object_iter(res); iter;) {
+        int keep;
+        k = json_object_iter_key(iter);
+        if (strcmp(k, "resourceType") == 0 || strcmp(k, "id") == 0 || strcmp(k, "meta") == 0) {
+            keep = 1;
+        } else if (elements) {
+            const char *name = k[0] == '_' ? k + 1 : k;
+            size_t n = strlen(name);
+            const char *p = elements;
+            keep = 0;
+            while (p && *p) {
+                const char *c = strchr(p, ',');
+                size_t len = c ? (size_t)(c - p) : strlen(p);
+                if (len == n && strncmp(p, name, n) == 0)
+                    keep = 1;
+                p = c ? c + 1 : NULL;
+            }
+        } else if (strcmp(summary, "true") == 0) {
+            keep = reg_model_is_summary(type, k);
+        } else if (strcmp(summary, "text") == 0) {
+            keep = strcmp(k, "text") == 0;
+        } else { /* data */
+            keep = strcmp(k, "text") != 0;
+        }
+        if (keep) {
+            iter = json_object_iter_next(res, iter);
+        } else {
+            char key[128];
+            core_strlcpy(key, k, sizeof(key));
+            iter = json_object_iter_next(res, iter);
+            json_object_del(res, key);
+        }
+    }
+    meta = json_object_get(res, "meta");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(res, "meta", meta);
+    }
+    tags = json_object_get(meta, "tag");
+    if (!json_is_array(tags)) {
+        tags = json_array();
+        json_object_set_new(meta, "tag", tags);
+    }
+    tmp =
+        json_pack("{s:s, s:s}", "system",
+                  "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code", "SUBSETTED");
+    json_array_append_new(tags, tmp);
+    (void)v;
+}
+
+/* Append text to an arena-free malloc'd buffer. */
+typedef struct out {
+    char *p;
+    size_t len, cap;
+} out;
+
+static void
+put(out *o, const char *s, size_t n)
+{
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 16384;
+        while (cap < o->len + n + 1)
+            cap *= 2;
+        o->p = realloc(o->p, cap);
+        if (!o->p)
+            abort();
+        o->cap = cap;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = '\0';
+}
+
+static void
+puts_(out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* A JSON string literal of s. */
+static void
+put_json_string(out *o, const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    char *t = json_dumps(j, JSON_ENCODE_ANY);
+    json_decref(j);
+    if (!t)
+        abort();
+    puts_(o, t);
+    free(t);
+}
+
+int
+web_search(web_req *r, reg_type t, int post)
+{
+    reg_qparam *p = core_arena_alloc(r->arena, sizeof(*p) * MAX_QPARAMS);
+    size_t n = parse_pairs(r, r->ri->query_string, p, 0, MAX_QPARAMS);
+    reg_search_opts opts;
+    reg_search_out res;
+    core_err err = CORE_ERR_INIT;
+    const char *prefer = mg_get_header(r->conn, "Prefer");
+    const char *summary, *elements, *tn = reg_type_name(t);
+    char now[32], extra[512] = "";
+    out o = { 0 };
+    int count;
+
+    if (post) {
+        size_t len;
+        char *body = web_read_body(r, &len, 1);
+        if (!body)
+            return 415;
+        n = parse_pairs(r, body, p, n, MAX_QPARAMS);
+    }
+    if (n >= MAX_QPARAMS) {
+        web_fail(r, 400, CORE_ISSUE_TOO_LONG, "a search may have at most %d parameters",
+                 MAX_QPARAMS - 1);
+        return 400;
+    }
+    if ((count = web_page_count(r)) < 0)
+        return 400;
+    {
+        const char *c = param(p, n, "_count");
+        if (post && c && !web_query(r, "_count"))
+            count = atoi(c) <= 0 ? 1 : atoi(c) > 500 ? 500 : atoi(c);
+    }
+    summary = param(p, n, "_summary");
+    elements = param(p, n, "_elements");
+    if (summary && strcmp(summary, "true") != 0 && strcmp(summary, "false") != 0 &&
+        strcmp(summary, "count") != 0 && strcmp(summary, "text") != 0 &&
+        strcmp(summary, "data") != 0) {
+        web_fail(r, 400, CORE_ISSUE_VALUE,
+                 "_summary must be true, false, count, text or data (got \"%.40s\")", summary);
+        return 400;
+    }
+    if (summary && strcmp(summary, "false") == 0)
+        summary = NULL;
+    memset(&opts, 0, sizeof(opts));
+    opts.count = count;
+    opts.strict = prefer && strstr(prefer, "handling=strict") != NULL;
+    opts.allow_personal = r->who.role != REG_ROLE_NONE;
+    opts.count_only = summary && strcmp(summary, "count") == 0;
+    opts.cursor = param(p, n, "_cursor");
+    if (reg_search(&res, r->th->db, (int)t, p, n, &opts, &err) < 0) {
+        int status = err.status;
+        web_send_error(r, &err);
+        core_err_clear(&err);
+        return status;
+    }
+
+    /* links repeat what was applied, plus page size and the presentation parameters */
+    if (summary)
+        snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "&_summary=%s", summary);
+    if (elements) {
+        char enc[300];
+        mg_url_encode(elements, enc, sizeof(enc));
+        snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "&_elements=%s", enc);
+    }
+    core_time_instant(now);
+    puts_(&o, "{\"resourceType\":\"Bundle\",\"meta\":{\"lastUpdated\":\"");
+    puts_(&o, now);
+    puts_(&o, "\"},\"type\":\"searchset\"");
+    if (res.total >= 0) {
+        char tot[32];
+        snprintf(tot, sizeof(tot), ",\"total\":%lld", res.total);
+        puts_(&o, tot);
+    }
+    puts_(&o, ",\"link\":[{\"relation\":\"self\",\"url\":");
+    put_json_string(&o, core_arena_sprintf(r->arena, "%s/%s?%s%s_count=%d%s%s%s", r->base, tn,
+                                           res.self, *res.self ? "&" : "", count, extra,
+                                           opts.cursor ? "&_cursor=" : "",
+                                           opts.cursor ? opts.cursor : ""));
+    puts_(&o, "}");
+    if (res.next) {
+        puts_(&o, ",{\"relation\":\"next\",\"url\":");
+        put_json_string(&o, core_arena_sprintf(r->arena, "%s/%s?%s%s_count=%d%s&_cursor=%s",
+                                               r->base, tn, res.self, *res.self ? "&" : "", count,
+                                               extra, res.next));
+        puts_(&o, "}");
+    }
+    if (res.prev) {
+        puts_(&o, ",{\"relation\":\"previous\",\"url\":");
+        put_json_string(&o, core_arena_sprintf(r->arena, "%s/%s?%s%s_count=%d%s&_cursor=%s",
+                                               r->base, tn, res.self, *res.self ? "&" : "", count,
+                                               extra, res.prev));
+        puts_(&o, "}");
+    }
+    puts_(&o, "]");
+    if (res.nhits || res.ignored) {
+        int first = 1;
+        puts_(&o, ",\"entry\":[");
+        for (int i = 0; i < res.nhits; i++) {
+            const reg_hit *h = &res.hits[i];
+            const char *htn = reg_type_name((reg_type)h->type);
+            if (!first)
+                puts_(&o, ",");
+            first = 0;
+            puts_(&o, "{\"fullUrl\":");
+            put_json_string(&o, core_arena_sprintf(r->arena, "%s/%s/%s", r->base, htn, h->id));
+            puts_(&o, ",\"resource\":");
+            if (summary || elements) {
+                json_t *j = core_json_parse(h->json, strlen(h->json), &err);
+                char *text;
+                if (!j) {
+                    core_err_clear(&err);
+                    puts_(&o, h->json);
+                } else {
+                    subset(j, htn, summary ? summary : "", elements);
+                    text = core_json_dump(j, NULL);
+                    json_decref(j);
+                    puts_(&o, text ? text : "{}");
+                    free(text);
+                }
+            } else {
+                puts_(&o, h->json);
+            }
+            puts_(&o, h->include ? ",\"search\":{\"mode\":\"include\"}}"
+                                 : ",\"search\":{\"mode\":\"match\"}}");
+        }
+        if (res.ignored) {
+            /* lenient handling: say what was not applied (R4: an outcome entry) */
+            if (!first)
+                puts_(&o, ",");
+            puts_(&o,
+                  "{\"resource\":{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":"
+                  "\"warning\",\"code\":\"not-supported\",\"diagnostics\":");
+            put_json_string(&o, core_arena_sprintf(r->arena,
+                                                   "unknown search parameters were ignored: %s",
+                                                   res.ignored));
+            puts_(&o, "}]},\"search\":{\"mode\":\"outcome\"}}");
+        }
+        puts_(&o, "]");
+    }
+    puts_(&o, "}");
+    reg_search_out_clear(&res);
+
+    if (r->pretty) {
+        json_t *j = core_json_parse(o.p, o.len, &err);
+        if (j) {
+            web_send_json(r, 200, NULL, j);
+            json_decref(j);
+            free(o.p);
+            return 200;
+        }
+        core_err_clear(&err);
+    }
+    web_send(r, 200, "application/fhir+json; charset=utf-8", NULL, o.p, o.len);
+    free(o.p);
+    return 200;
+}
