@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <civetweb.h>
+
 #include "geo/geo.h"
 #include "importers/importers.h"
 #include "web/web.h"
@@ -41,6 +43,8 @@ usage(FILE *f)
           "                      apply the database migrations\n"
           "  db start|stop|url|status [--data DIR]\n"
           "                      manage the embedded PostgreSQL cluster\n"
+          "  search-sql TYPE 'QUERY' [--data DIR | --database URL]\n"
+          "                      run a search and print the SQL it ran (for benchmarks)\n"
           "\n"
           "options:\n"
           "  --data DIR          data folder of the embedded database (default: $MAHALI_DATA,\n"
@@ -256,6 +260,55 @@ do_token(core_db *db, const opts *o, core_err *err)
     return 0;
 }
 
+/* search-sql: run a search as the server would and print every statement it ran, values
+ * inlined, so that benchmarks can give pgbench exactly the server's SQL. */
+static const char *search_type, *search_query;
+
+static int
+do_search_sql(core_db *db, const opts *o, core_err *err)
+{
+    reg_qparam p[100];
+    size_t n = 0;
+    char *copy, *save = NULL, *tok;
+    reg_search_opts so;
+    reg_search_out out;
+    int t = reg_type_find(search_type);
+
+    (void)o;
+    if (t < 0)
+        return core_err_set(err, 400, CORE_ISSUE_NOT_SUPPORTED,
+                            "resource type \"%s\" is not stored here", search_type);
+    copy = strdup(search_query);
+    if (!copy)
+        abort();
+    memset(&so, 0, sizeof(so));
+    so.count = 50;
+    so.allow_personal = 1;
+    so.record_sql = 1;
+    for (tok = strtok_r(copy, "&", &save); tok && n < 100; tok = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq)
+            *eq++ = '\0';
+        mg_url_decode(tok, (int)strlen(tok), tok, (int)strlen(tok) + 1, 1);
+        if (eq)
+            mg_url_decode(eq, (int)strlen(eq), eq, (int)strlen(eq) + 1, 1);
+        if (strcmp(tok, "_count") == 0 && eq)
+            so.count = atoi(eq) < 1 ? 1 : atoi(eq) > 500 ? 500 : atoi(eq);
+        p[n].name = tok;
+        p[n].value = eq ? eq : "";
+        n++;
+    }
+    if (reg_search(&out, db, t, p, n, &so, err) < 0) {
+        free(copy);
+        return -1;
+    }
+    printf("-- %s?%s: %d matches on this page, %d included, total %lld\n%s", search_type,
+           search_query, out.nmatches, out.nhits - out.nmatches, out.total, out.sql ? out.sql : "");
+    reg_search_out_clear(&out);
+    free(copy);
+    return 0;
+}
+
 static int
 cmd_db(const char *action, const opts *o)
 {
@@ -342,6 +395,18 @@ main(int argc, char **argv)
             return o.help ? 0 : 2;
         }
         return with_database(&o, do_token);
+    }
+    if (strcmp(cmd, "search-sql") == 0) {
+        if (argc < 4 || argv[2][0] == '-') {
+            fprintf(stderr,
+                    "usage: mahali search-sql TYPE 'QUERY' [--data DIR | --database URL]\n");
+            return 2;
+        }
+        search_type = argv[2];
+        search_query = argv[3];
+        if (parse_opts(&o, argc, argv, 4) < 0)
+            return 2;
+        return with_database(&o, do_search_sql);
     }
     if (strcmp(cmd, "db") == 0) {
         const char *action = argc > 2 && argv[2][0] != '-' ? argv[2] : NULL;

@@ -977,8 +977,37 @@ keyset(query *q, sb *w, json_t *cur, int backward)
     return 0;
 }
 
-/* ---- running it
- * ------------------------------------------------------------------------------------- */
+/* ---- running it ---------------------------------------------------------------------------- */
+
+/* The statement log of the search running on this thread (opts->record_sql), or NULL. */
+static _Thread_local sb *recording;
+
+/* Append sql to rec with each $n replaced by its value as an escaped literal. */
+static void
+record(sb *rec, PGconn *conn, const char *sql, int nvals, char *const *vals)
+{
+    for (const char *p = sql; *p;) {
+        if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            char *end;
+            long n = strtol(p + 1, &end, 10);
+            if (n >= 1 && n <= nvals && vals[n - 1]) {
+                char *lit = PQescapeLiteral(conn, vals[n - 1], strlen(vals[n - 1]));
+                sb_add(rec, lit ? lit : "NULL");
+                sb_add(rec, "::text");
+                PQfreemem(lit);
+            } else {
+                sb_add(rec, "NULL::text");
+            }
+            p = end;
+            continue;
+        }
+        {
+            char c[2] = { *p++, '\0' };
+            sb_add(rec, c);
+        }
+    }
+    sb_add(rec, ";\n");
+}
 
 static PGresult *
 run(core_db *db, const char *sql, int nvals, char *const *vals, core_err *err)
@@ -987,6 +1016,8 @@ run(core_db *db, const char *sql, int nvals, char *const *vals, core_err *err)
     PGresult *r;
     if (!conn)
         return NULL;
+    if (recording)
+        record(recording, conn, sql, nvals, vals);
     /* Every value is declared text (OID 25): a statement need not use them all (the count
      * leaves out sort keys, "gt" uses one end of a range), and casts in the fragments say
      * what each is compared as. */
@@ -1122,6 +1153,7 @@ reg_search_out_clear(reg_search_out *out)
     free(out->prev);
     free(out->self);
     free(out->ignored);
+    free(out->sql);
     memset(out, 0, sizeof(*out));
 }
 
@@ -1151,8 +1183,11 @@ reg_search(reg_search_out *out,
     int backward = 0, rows, rc = -1, pt;
     char limit[16];
 
+    sb rec = { 0 };
+
     memset(out, 0, sizeof(*out));
     memset(&q, 0, sizeof(q));
+    recording = opts->record_sql ? &rec : NULL;
     q.type = type;
     q.opts = opts;
     q.err = err;
@@ -1311,7 +1346,10 @@ reg_search(reg_search_out *out,
         goto done;
     rc = 0;
 done:
+    recording = NULL;
     if (rc == 0) {
+        out->sql = rec.p;
+        rec.p = NULL;
         out->self = q.self.p ? q.self.p : strdup("");
         q.self.p = NULL;
         out->ignored = q.ignored.p;
@@ -1321,6 +1359,7 @@ done:
     }
     json_decref(cur);
     PQclear(r);
+    free(rec.p);
     free(sql.p);
     free(order.p);
     free(cols.p);

@@ -62,6 +62,7 @@ typedef struct reg_search_opts {
     int allow_personal; /* the caller may see Practitioner and PractitionerRole */
     int count_only;     /* _summary=count: only the total */
     const char *cursor; /* _cursor from a next/previous link, or NULL */
+    int record_sql;     /* keep every statement run, values inlined, in out->sql (benchmarks) */
 } reg_search_opts;
 
 /* One resource in the result, as JSON text straight from the store. */
@@ -81,6 +82,7 @@ typedef struct reg_search_out {
     char *prev;      /* cursor for the previous page, or NULL (malloc'd) */
     char *self;      /* the applied parameters as a query string (malloc'd) */
     char *ignored;   /* names of parameters ignored (lenient), comma-separated, or NULL */
+    char *sql;       /* with opts->record_sql: the statements run, ";\n"-separated (malloc'd) */
 } reg_search_out;
 
 void reg_search_out_clear(reg_search_out *out);

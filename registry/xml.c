@@ -387,7 +387,7 @@ oom(core_err *err)
     return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory converting XML");
 }
 
-/* Steals v. */
+/* Steals v; v NULL means out of memory (a json_t constructor failed). */
 static int
 jset(core_err *err, json_t *obj, const char *key, json_t *v)
 {
@@ -864,7 +864,8 @@ read_group(rctx *c, json_t *obj, size_t from, size_t to)
         return 0;
     }
     if (t->kind == X_PRIMITIVE && t->value == XV_XHTML) {
-        if (jset(c->err, obj, name, read_div(c, first.node)) < 0)
+        json_t *v = read_div(c, first.node);
+        if (!v || jset(c->err, obj, name, v) < 0)
             return -1;
         path_pop(&c->path, old);
         return 0;
@@ -913,16 +914,20 @@ read_group(rctx *c, json_t *obj, size_t from, size_t to)
         return 0;
     }
     if (!e->repeats) {
-        if (jset(c->err, obj, name, read_node(c, first.node, t)) < 0)
+        json_t *v = read_node(c, first.node, t);
+        if (!v || jset(c->err, obj, name, v) < 0)
             return -1;
         path_pop(&c->path, old);
         return 0;
     }
-    if (!(arr = json_array()) || jset(c->err, obj, name, arr) < 0)
+    if (!(arr = json_array()))
+        return oom(c->err);
+    if (jset(c->err, obj, name, arr) < 0)
         return -1;
     for (k = from; k < to; k++) {
         size_t oi = path_add(&c->path, "[%zu]", k - from);
-        if (jappend(c->err, arr, read_node(c, c->items[k].node, t)) < 0)
+        json_t *v = read_node(c, c->items[k].node, t);
+        if (!v || jappend(c->err, arr, v) < 0)
             return -1;
         path_pop(&c->path, oi);
     }
@@ -1074,26 +1079,26 @@ static int write_element(wctx *c,
                          const json_t *value,
                          const xtype *vt);
 
-/* A primitive's value as the value attribute's text. */
+/* The value of primitive element name as the value attribute's text. */
 static int
-write_value(wctx *c, const json_t *v, const xtype *t)
+write_value(wctx *c, const char *name, const json_t *v, const xtype *t)
 {
     const char *s;
 
     switch (t->value) {
     case XV_BOOLEAN:
         if (!json_is_boolean(v))
-            return wfail(c, "%s must be a boolean", t->name);
+            return wfail(c, "%s must be true or false", name);
         put(c, json_is_true(v) ? "true" : "false");
         return 0;
     case XV_NUMBER:
         if (!(s = core_json_number_text(v)))
-            return wfail(c, "%s must be a number", t->name);
+            return wfail(c, "%s must be a number", name);
         put(c, s); /* JSON number syntax: nothing to escape */
         return 0;
     default:
         if (!core_json_is_text(v))
-            return wfail(c, "%s must be a string", t->name);
+            return wfail(c, "%s must be a string", name);
         if (core_xml_put_attr(&c->b, json_string_value(v), json_string_length(v)) < 0)
             return wfail(c, "the value holds a character XML cannot carry");
         return 0;
@@ -1270,7 +1275,7 @@ write_element(wctx *c,
     }
     if (value) {
         put(c, " value=\"");
-        if (write_value(c, value, vt) < 0) {
+        if (write_value(c, name, value, vt) < 0) {
             c->nslots = base;
             return -1;
         }

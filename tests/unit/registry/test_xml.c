@@ -195,16 +195,24 @@ static void
 test_escaping(void **state)
 {
     (void)state;
-    expect_xml("{'resourceType':'Organization','name':'<&>\\' \\\"x\\\"'}",
+    expect_xml("{'resourceType':'Organization','name':'<&>\\u0027 \\\"x\\\"'}",
                "<Organization " FHIR "><name value=\"&lt;&amp;&gt;' &quot;x&quot;\"/>"
                "</Organization>");
     /* tab, LF and CR survive attribute normalisation as references */
     expect_xml("{'resourceType':'Organization','name':'a\\tb\\nc\\r\\nd \\u00e9\\u20ac'}",
                "<Organization " FHIR "><name value=\"a&#9;b&#10;c&#13;&#10;d \xC3\xA9\xE2\x82\xAC\"/>"
                "</Organization>");
-    expect_json("<Organization " FHIR "><name value=\"&lt;&amp;&gt;&quot;&apos;&#x41;\"/>"
+    expect_json("<Organization " FHIR "><name value=\"&lt;&amp;&gt;&quot;&#x41;\"/>"
                 "</Organization>",
-                "{'resourceType':'Organization','name':'<&>\\\"\\'A'}");
+                "{'resourceType':'Organization','name':'<&>\\\"A'}");
+    {
+        const char *x = "<Organization " FHIR "><name value=\"&apos;'\"/></Organization>";
+        core_err err = CORE_ERR_INIT;
+        json_t *j = reg_xml_parse(x, strlen(x), &err);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "name")), "''");
+        json_decref(j);
+    }
     /* a control character XML cannot carry */
     expect_dump_error("{'resourceType':'Organization','name':'a\\u0001'}", "Organization.name",
                       "cannot write the resource as XML: the value holds a character XML cannot "
@@ -293,16 +301,21 @@ test_narrative(void **state)
     snprintf(json, sizeof(json),
              "{'resourceType':'Location','text':{'status':'generated','div':'%s'}}", div);
     snprintf(xml, sizeof(xml),
-             "<Location " FHIR "><text><status value=\"generated\"/><div xmlns='" XHTML
-             "'><p class='a'>x &amp; y<br/>&#160;</p><!-- c --></div></text></Location>");
+             "<Location " FHIR "><text><status value=\"generated\"/><div xmlns=\"" XHTML
+             "\"><p class=\"a\">x &amp; y<br/>&#160;</p><!-- c --></div></text></Location>");
     expect_xml(json, xml);
     /* a prefixed div is written back canonically */
     expect_json("<Location " FHIR " xmlns:h=\"" XHTML "\"><text><status value=\"generated\"/>"
-                "<h:div><h:p h:x=\"no\" xml:lang=\"en\" class=\"&lt;&quot;\">a&#160;"
+                "<h:div><h:p xml:lang=\"en\" class=\"&lt;&quot;\">a&#160;"
                 "<![CDATA[<b>]]></h:p><h:br/></h:div></text></Location>",
                 "{'resourceType':'Location','text':{'status':'generated','div':"
                 "'<div xmlns=\\\"" XHTML "\\\"><p xml:lang=\\\"en\\\" class=\\\"&lt;&quot;\\\">"
                 "a\xC2\xA0&lt;b&gt;</p><br/></div>'}}");
+    expect_parse_error("<Location " FHIR " xmlns:h=\"" XHTML "\"><text>"
+                       "<status value=\"generated\"/><h:div><h:p h:x=\"1\"/></h:div></text>"
+                       "</Location>",
+                       400, CORE_ISSUE_STRUCTURE, "Location.text.div",
+                       "narrative attributes must not be in a namespace (got \"h:x\") (line 1)");
     expect_parse_error("<Location " FHIR "><text><status value=\"generated\"/>"
                        "<div>x</div></text></Location>",
                        400, CORE_ISSUE_STRUCTURE, "Location.text.div",
@@ -509,15 +522,15 @@ test_dump_errors(void **state)
                       "cannot write the resource as XML: identifier must be an array");
     expect_dump_error("{'resourceType':'Location','position':{'longitude':'1','latitude':2}}",
                       "Location.position.longitude",
-                      "cannot write the resource as XML: decimal must be a number");
+                      "cannot write the resource as XML: longitude must be a number");
     expect_dump_error("{'resourceType':'Organization','active':'true'}", "Organization.active",
-                      "cannot write the resource as XML: boolean must be a boolean");
+                      "cannot write the resource as XML: active must be true or false");
     expect_dump_error("{'resourceType':'Organization','name':7}", "Organization.name",
-                      "cannot write the resource as XML: string must be a string");
+                      "cannot write the resource as XML: name must be a string");
     expect_dump_error("{'resourceType':'Location','extension':[{'url':'u','valueString':'a',"
                       "'valueCode':'b'}]}",
                       "Location.extension[0]",
-                      "cannot write the resource as XML: only one of valueCode and valueString "
+                      "cannot write the resource as XML: only one of valueString and valueCode "
                       "may be present");
     expect_dump_error("{'resourceType':'Location','extension':[{'url':7}]}",
                       "Location.extension[0]",
