@@ -71,7 +71,7 @@ void *
 core_arena_alloc(core_arena *a, size_t n)
 {
     chunk *c;
-    size_t align = sizeof(max_align_t);
+    size_t align = _Alignof(max_align_t);
 
     n = (n + align - 1) / align * align;
     if (n == 0)

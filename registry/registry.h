@@ -78,6 +78,84 @@ int reg_delete(reg_write *out,
                const reg_actor *who,
                core_err *err);
 
+/* ---- conditional writes (R4 3.1.0.8) ------------------------------------------------------ *
+ * criteria: a search query string ("identifier=http%3A%2F%2Fmoh.example%7C123"), URL-encoded,
+ * run strictly (an unknown parameter is an error, never "matches everything"). Writers with
+ * the same criteria are serialised by an advisory lock held until commit, so 64 concurrent
+ * conditional creates of one identifier make exactly one resource. Inside an open transaction
+ * the caller commits; otherwise each call is its own transaction. */
+
+/** Which resources of type t match criteria: *n = 0, 1 or 2 (two or more); id_out = the
+ *  match when *n == 1. Returns 0, or -1 with err (400 bad criteria). */
+int
+reg_match(int *n, char id_out[65], core_db *db, reg_type t, const char *criteria, core_err *err);
+/** If-None-Exist: no match → create res (out->created); one match → out->resource is that
+ *  resource, nothing written (out->noop); several → 412. */
+int reg_create_if_none(reg_write *out,
+                       core_db *db,
+                       reg_type t,
+                       json_t *res,
+                       const char *criteria,
+                       const reg_actor *who,
+                       core_err *err);
+/** PUT [type]?criteria: no match → create (the body's id if it has one, else a new one);
+ *  one → update it (a body id must be that id, else 400); several → 412. */
+int reg_update_where(reg_write *out,
+                     core_db *db,
+                     reg_type t,
+                     const char *criteria,
+                     json_t *res,
+                     int if_match,
+                     const reg_actor *who,
+                     core_err *err);
+/** DELETE [type]?criteria: no match → out->noop; one → delete it; several → 412. */
+int reg_delete_where(reg_write *out,
+                     core_db *db,
+                     reg_type t,
+                     const char *criteria,
+                     const reg_actor *who,
+                     core_err *err);
+
+/* ---- transaction and batch Bundles (R4 3.1.0.11) -------------------------------------------- */
+
+enum { REG_ACCESS_READ, REG_ACCESS_WRITE, REG_ACCESS_DELETE };
+
+/* Asks the caller whether the current client may do action (REG_ACCESS_*) on type. Returns 0,
+ * or -1 with err (401/403). */
+typedef int (*reg_authorize_fn)(void *payload, int type, int action, core_err *err);
+
+typedef struct reg_bundle_ctx {
+    const reg_actor *who;
+    reg_authorize_fn authorize; /* required */
+    void *payload;
+    int max_entries; /* more → 413 */
+} reg_bundle_ctx;
+
+/* The outcome of one entry, in the request's order. */
+typedef struct reg_bundle_result {
+    int status; /* 200, 201, 204, or the error's status (batch) */
+    int type;   /* reg_type, or -1 */
+    char id[65];
+    int version; /* 0 when there is none */
+    char last_updated[32];
+    json_t *resource; /* GET entries: the resource (new reference), else NULL */
+    core_err err;     /* batch entries that failed */
+} reg_bundle_result;
+
+/** Process a Bundle of type transaction (all entries or none, in R4 order DELETE, POST, PUT,
+ *  GET; urn:uuid fullUrls become the new ids in every reference; references checked at commit)
+ *  or batch (entry by entry). *is_batch tells which. *results: malloc'd, *n entries (free
+ *  with reg_bundle_results_free). Returns 0, or -1 with err naming Bundle.entry[i]: for a
+ *  transaction any failing entry, for a batch only a malformed Bundle. */
+int reg_bundle_process(reg_bundle_result **results,
+                       size_t *n,
+                       int *is_batch,
+                       core_db *db,
+                       json_t *bundle,
+                       const reg_bundle_ctx *ctx,
+                       core_err *err);
+void reg_bundle_results_free(reg_bundle_result *results, size_t n);
+
 /* ---- reads ----------------------------------------------------------------------------------- */
 
 /** The current version of id. out: new reference. version/last_updated may be NULL.

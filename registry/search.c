@@ -642,7 +642,7 @@ frag_has(query *q,
         return too_many(q);
     a = ++q->alias;
     {
-        char hrt[16], hid[16];
+        char hrt[16], hid[32];
         (void)type;
         snprintf(hrt, sizeof(hrt), "$%d", pt);
         snprintf(hid, sizeof(hid), "x%d.id", a);
@@ -695,7 +695,7 @@ fragment(query *q,
 
     if (dot) { /* chain: reference.param */
         int tt = ref_target(sp, mod), a, p, pt;
-        char crt[16], cid[16];
+        char crt[16], cid[32];
         if (sp->kind != REG_SP_REFERENCE)
             return bad_value(q, name, value, "only reference parameters can be chained");
         if (tt < 0)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "registry/registry.h"
+#include "registry/registry_int.h"
 
 static const char *const type_names[REG_NTYPES] = {
     [REG_ORGANIZATION] = "Organization",
@@ -96,8 +96,8 @@ static const core_stmt ST_HISTORY_INSTANCE = {
 };
 
 /* Map the store's own SQLSTATEs (raised by mahali_write) onto err. */
-static int
-store_err(core_err *err, core_db *db, reg_type t, const char *id, int if_match)
+int
+reg__store_err(core_err *err, core_db *db, reg_type t, const char *id, int if_match)
 {
     const char *st = core_db_sqlstate(db);
     if (strcmp(st, "MH404") == 0)
@@ -175,16 +175,16 @@ stamp(json_t *res, const char *id, int version, const char *instant)
     json_object_set_new(meta, "lastUpdated", json_string(instant));
 }
 
-static int
-write_row(reg_write *out,
-          core_db *db,
-          reg_type t,
-          const char *id,
-          const char *mode,
-          json_t *res,
-          int if_match,
-          const reg_actor *who,
-          core_err *err)
+int
+reg__write_row(reg_write *out,
+               core_db *db,
+               reg_type t,
+               const char *id,
+               const char *mode,
+               json_t *res,
+               int if_match,
+               const reg_actor *who,
+               core_err *err)
 {
     char ifm[16], *text = NULL, *index = NULL;
     const char *params[8];
@@ -223,7 +223,7 @@ write_row(reg_write *out,
     free(text);
     free(index);
     if (!r)
-        return store_err(err, db, t, id, if_match);
+        return reg__store_err(err, db, t, id, if_match);
     out->version = atoi(PQgetvalue(r, 0, 0));
     core_strlcpy(out->last_updated, PQgetvalue(r, 0, 1), sizeof(out->last_updated));
     out->created = PQgetvalue(r, 0, 2)[0] == 't';
@@ -236,34 +236,48 @@ write_row(reg_write *out,
     return 0;
 }
 
-static int
-check_body(json_t *res, reg_type t, core_err *err)
+int
+reg__check_body(json_t *res, reg_type t, core_err *err)
 {
     if (!json_is_object(res))
         return core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "the body must be a JSON object");
     return reg_validate(res, reg_type_name(t), err);
 }
 
+void
+reg__new_id(char out[40])
+{
+    unsigned char b[16];
+    /* a random UUID (version 4): unguessable, no coordination needed */
+    core_random(b, sizeof(b));
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+int
+reg__in_tx(core_db *db)
+{
+    core_err e = CORE_ERR_INIT;
+    PGconn *c = core_db_conn(db, &e);
+    return c && PQtransactionStatus(c) != PQTRANS_IDLE;
+}
+
 int
 reg_create(
     reg_write *out, core_db *db, reg_type t, json_t *res, const reg_actor *who, core_err *err)
 {
-    unsigned char b[16];
     char id[40];
 
     /* the server assigns the id of a created resource; a client's id is ignored (R4 3.1.0.4) */
     if (json_is_object(res))
         json_object_del(res, "id");
-    if (check_body(res, t, err) < 0)
+    if (reg__check_body(res, t, err) < 0)
         return -1;
-    /* a random UUID (version 4) as the id: unguessable, no coordination needed */
-    core_random(b, sizeof(b));
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(id, sizeof(id), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-    return write_row(out, db, t, id, "create", res, 0, who, err);
+    reg__new_id(id);
+    return reg__write_row(out, db, t, id, "create", res, 0, who, err);
 }
 
 /* "Location.id": the FHIRPath of a type's id element, for error messages. */
@@ -298,7 +312,7 @@ reg_update(reg_write *out,
         return core_err_set_at(err, 400, CORE_ISSUE_VALUE, id_path(t),
                                "id \"%.64s\" is not valid: use 1 to 64 letters, digits, '-' or '.'",
                                id);
-    if (check_body(res, t, err) < 0)
+    if (reg__check_body(res, t, err) < 0)
         return -1;
     body_id = json_object_get(res, "id");
     if (!body_id)
@@ -307,7 +321,7 @@ reg_update(reg_write *out,
     if (!json_is_string(body_id) || strcmp(json_string_value(body_id), id) != 0)
         return core_err_set_at(err, 400, CORE_ISSUE_INVALID, id_path(t),
                                "the resource id does not match the id in the URL (\"%s\")", id);
-    return write_row(out, db, t, id, "update", res, if_match, who, err);
+    return reg__write_row(out, db, t, id, "update", res, if_match, who, err);
 }
 
 int
@@ -322,7 +336,7 @@ reg_delete(reg_write *out,
     if (!reg_id_valid(id))
         return core_err_set(err, 404, CORE_ISSUE_NOT_FOUND, "%s \"%.64s\" does not exist",
                             reg_type_name(t), id);
-    return write_row(out, db, t, id, "delete", NULL, if_match, who, err);
+    return reg__write_row(out, db, t, id, "delete", NULL, if_match, who, err);
 }
 
 int

@@ -97,10 +97,10 @@ resource_entry(reg_type t)
     json_object_set_new(res, "versioning", json_string("versioned"));
     json_object_set_new(res, "readHistory", json_true());
     json_object_set_new(res, "updateCreate", json_true());
-    json_object_set_new(res, "conditionalCreate", json_false());
+    json_object_set_new(res, "conditionalCreate", json_true());
     json_object_set_new(res, "conditionalRead", json_string("not-supported"));
-    json_object_set_new(res, "conditionalUpdate", json_false());
-    json_object_set_new(res, "conditionalDelete", json_string("not-supported"));
+    json_object_set_new(res, "conditionalUpdate", json_true());
+    json_object_set_new(res, "conditionalDelete", json_string("single"));
     json_object_set_new(res, "searchParam", search_params(t));
     json_object_set_new(res, "searchInclude", includes(t, 0));
     json_object_set_new(res, "searchRevInclude", includes(t, 1));
@@ -150,7 +150,9 @@ web_capability(const web_req *r)
     for (int t = 0; t < REG_NTYPES; t++)
         json_array_append_new(resources, resource_entry((reg_type)t));
     json_object_set_new(rest, "resource", resources);
-    json_object_set_new(rest, "interaction", json_pack("[{s:s}]", "code", "history-system"));
+    json_object_set_new(rest, "interaction",
+                        json_pack("[{s:s}, {s:s}, {s:s}]", "code", "transaction", "code", "batch",
+                                  "code", "history-system"));
     json_object_set_new(cs, "rest", json_pack("[o]", rest));
     return cs;
 }

@@ -218,33 +218,51 @@ authenticate(web_req *r)
 
 /* Deleting is for admins only (RELIABILITY.md's matrix): editors close a facility by setting
  * its status, which history keeps, instead of removing it. */
-enum access { ACCESS_READ, ACCESS_WRITE, ACCESS_DELETE };
+enum access {
+    ACCESS_READ = REG_ACCESS_READ,
+    ACCESS_WRITE = REG_ACCESS_WRITE,
+    ACCESS_DELETE = REG_ACCESS_DELETE
+};
 
-/* May the caller do this to type t (-1: the whole system)? 0, or -1 after answering 401/403. */
+/* May the caller do a to type t (-1: the whole system)? 0, or -1 with err (401/403). */
 static int
-authorize(web_req *r, int t, enum access a)
+access_check(const web_req *r, int t, int a, core_err *err)
 {
     int needs_token =
         a != ACCESS_READ || t < 0 || !r->cfg->public_read || reg_type_is_personal((reg_type)t);
     if (!needs_token)
         return 0;
-    if (r->who.role == REG_ROLE_NONE) {
-        web_fail(r, 401, CORE_ISSUE_LOGIN, "this request needs a bearer token");
-        return -1;
-    }
-    if (a == ACCESS_DELETE && r->who.role < REG_ROLE_ADMIN) {
-        web_fail(r, 403, CORE_ISSUE_FORBIDDEN,
-                 "role %s may not delete resources; admin may (set status to close a facility)",
-                 reg_role_name(r->who.role));
-        return -1;
-    }
-    if (a == ACCESS_WRITE && r->who.role < REG_ROLE_EDITOR) {
-        web_fail(r, 403, CORE_ISSUE_FORBIDDEN,
-                 "role %s may not change resources; editor or admin may",
-                 reg_role_name(r->who.role));
-        return -1;
-    }
+    if (r->who.role == REG_ROLE_NONE)
+        return core_err_set(err, 401, CORE_ISSUE_LOGIN, "this request needs a bearer token");
+    if (a == ACCESS_DELETE && r->who.role < REG_ROLE_ADMIN)
+        return core_err_set(err, 403, CORE_ISSUE_FORBIDDEN,
+                            "role %s may not delete resources; admin may (set status to close a "
+                            "facility)",
+                            reg_role_name(r->who.role));
+    if (a == ACCESS_WRITE && r->who.role < REG_ROLE_EDITOR)
+        return core_err_set(err, 403, CORE_ISSUE_FORBIDDEN,
+                            "role %s may not change resources; editor or admin may",
+                            reg_role_name(r->who.role));
     return 0;
+}
+
+/* access_check for a Bundle entry (reg_authorize_fn). */
+static int
+bundle_access(void *payload, int type, int action, core_err *err)
+{
+    return access_check(payload, type, action, err);
+}
+
+/* access_check, answering 401/403 itself on refusal. */
+static int
+authorize(web_req *r, int t, enum access a)
+{
+    core_err err = CORE_ERR_INIT;
+    if (access_check(r, t, (int)a, &err) == 0)
+        return 0;
+    web_send_error(r, &err);
+    core_err_clear(&err);
+    return -1;
 }
 
 /* ---- responses ------------------------------------------------------------------------------- */
@@ -351,11 +369,15 @@ do_create(web_req *r, reg_type t)
     json_t *res = read_json(r);
     int status;
 
+    const char *ine = header(r, "If-None-Exist");
+
     if (!res)
         return 400;
-    if (reg_create(&w, r->th->db, t, res, &a, &err) < 0)
+    if (ine ? reg_create_if_none(&w, r->th->db, t, res, ine, &a, &err) < 0
+            : reg_create(&w, r->th->db, t, res, &a, &err) < 0)
         return fail(r, &err);
-    status = send_write(r, t, &w, 201);
+    /* If-None-Exist matched: 200 with the existing resource, nothing written (R4 3.1.0.8.1) */
+    status = send_write(r, t, &w, w.noop ? 200 : 201);
     reg_write_clear(&w);
     return status;
 }
@@ -533,6 +555,133 @@ do_metadata(web_req *r)
     return 200;
 }
 
+/* PUT [type]?criteria (R4 3.1.0.8.2). */
+static int
+do_update_where(web_req *r, reg_type t)
+{
+    core_err err = CORE_ERR_INIT;
+    reg_write w;
+    reg_actor a = actor(r);
+    int im = if_match(r), status;
+    json_t *res;
+
+    if (im < 0)
+        return 400;
+    if (!(res = read_json(r)))
+        return 400;
+    if (reg_update_where(&w, r->th->db, t, r->ri->query_string, res, im, &a, &err) < 0)
+        return fail(r, &err);
+    status = send_write(r, t, &w, w.created ? 201 : 200);
+    reg_write_clear(&w);
+    return status;
+}
+
+/* DELETE [type]?criteria (R4 3.1.0.8.3): one match at most. */
+static int
+do_delete_where(web_req *r, reg_type t)
+{
+    core_err err = CORE_ERR_INIT, info = CORE_ERR_INIT;
+    reg_write w;
+    reg_actor a = actor(r);
+    json_t *oo;
+
+    if (reg_delete_where(&w, r->th->db, t, r->ri->query_string, &a, &err) < 0)
+        return fail(r, &err);
+    info.status = 200;
+    info.code = CORE_ISSUE_INFORMATIONAL;
+    if (w.noop && !w.id[0])
+        snprintf(info.msg, sizeof(info.msg), "no %s matched; nothing was deleted",
+                 reg_type_name(t));
+    else
+        snprintf(info.msg, sizeof(info.msg), "deleted %s/%s", reg_type_name(t), w.id);
+    oo = web_outcome(&info);
+    web_send_json(r, 200, NULL, oo);
+    json_decref(oo);
+    reg_write_clear(&w);
+    return 200;
+}
+
+static const char *
+status_line(int status)
+{
+    switch (status) {
+    case 200:
+        return "200 OK";
+    case 201:
+        return "201 Created";
+    case 204:
+        return "204 No Content";
+    default: {
+        const char *txt = mg_get_response_code_text(NULL, status);
+        static _Thread_local char buf[64];
+        snprintf(buf, sizeof(buf), "%d %s", status, txt ? txt : "");
+        return buf;
+    }
+    }
+}
+
+/* POST [base] with a transaction or batch Bundle. */
+static int
+do_bundle(web_req *r)
+{
+    core_err err = CORE_ERR_INIT;
+    reg_actor a = actor(r);
+    reg_bundle_ctx ctx;
+    reg_bundle_result *res;
+    size_t n;
+    int is_batch;
+    json_t *bundle = read_json(r), *out, *entries;
+    char now[32];
+
+    if (!bundle)
+        return 400;
+    ctx.who = &a;
+    ctx.authorize = bundle_access;
+    ctx.payload = r;
+    ctx.max_entries = 1000;
+    if (reg_bundle_process(&res, &n, &is_batch, r->th->db, bundle, &ctx, &err) < 0)
+        return fail(r, &err);
+    core_time_instant(now);
+    out = json_pack("{s:s, s:{s:s}, s:s}", "resourceType", "Bundle", "meta", "lastUpdated", now,
+                    "type", is_batch ? "batch-response" : "transaction-response");
+    entries = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_object(), *resp = json_object();
+        json_object_set_new(resp, "status", json_string(status_line(res[i].status)));
+        if (res[i].err.status) {
+            json_object_set_new(resp, "outcome", web_outcome(&res[i].err));
+        } else if (res[i].type >= 0 && res[i].id[0]) {
+            const char *tn = reg_type_name((reg_type)res[i].type);
+            if (res[i].version) {
+                char etag[24];
+                snprintf(etag, sizeof(etag), "W/\"%d\"", res[i].version);
+                json_object_set_new(resp, "location",
+                                    json_string(core_arena_sprintf(r->arena, "%s/%s/_history/%d",
+                                                                   tn, res[i].id, res[i].version)));
+                json_object_set_new(resp, "etag", json_string(etag));
+            }
+            if (res[i].last_updated[0])
+                json_object_set_new(resp, "lastModified", json_string(res[i].last_updated));
+            if (res[i].resource) {
+                json_object_set_new(
+                    e, "fullUrl",
+                    json_string(core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, res[i].id)));
+                json_object_set(e, "resource", res[i].resource);
+            }
+        }
+        json_object_set_new(e, "response", resp);
+        json_array_append_new(entries, e);
+    }
+    if (n)
+        json_object_set_new(out, "entry", entries);
+    else
+        json_decref(entries);
+    reg_bundle_results_free(res, n);
+    web_send_json(r, 200, NULL, out);
+    json_decref(out);
+    return 200;
+}
+
 static int
 method_not_allowed(web_req *r, const char *allow)
 {
@@ -587,11 +736,8 @@ web_fhir_handle(web_req *r)
         return 401;
 
     if (nseg == 0) {
-        if (strcmp(m, "POST") == 0) {
-            web_fail(r, 400, CORE_ISSUE_NOT_SUPPORTED,
-                     "transaction and batch Bundles are not supported by this server yet");
-            return 400;
-        }
+        if (strcmp(m, "POST") == 0)
+            return do_bundle(r);
         return method_not_allowed(r, "GET /fhir/metadata, GET /fhir/_history");
     }
     if (nseg == 1 && strcmp(seg[0], "metadata") == 0)
@@ -621,7 +767,11 @@ web_fhir_handle(web_req *r)
             return authorize(r, t, ACCESS_WRITE) < 0 ? 403 : do_create(r, (reg_type)t);
         if (is_get)
             return authorize(r, t, ACCESS_READ) < 0 ? 401 : web_search(r, (reg_type)t, 0);
-        return method_not_allowed(r, "GET, POST");
+        if (strcmp(m, "PUT") == 0 && r->ri->query_string)
+            return authorize(r, t, ACCESS_WRITE) < 0 ? 403 : do_update_where(r, (reg_type)t);
+        if (strcmp(m, "DELETE") == 0 && r->ri->query_string)
+            return authorize(r, t, ACCESS_DELETE) < 0 ? 403 : do_delete_where(r, (reg_type)t);
+        return method_not_allowed(r, "GET, POST; PUT and DELETE with search criteria");
     }
     if (nseg == 2 && strcmp(seg[1], "_history") == 0) {
         if (!is_get)

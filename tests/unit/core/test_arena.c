@@ -29,7 +29,7 @@ test_alloc_and_defer(void **state)
     for (int i = 0; i < 1000; i++) {
         char *p = core_arena_alloc(a, (size_t)(i % 37) + 1);
         assert_non_null(p);
-        assert_int_equal((uintptr_t)p % sizeof(max_align_t), 0);
+        assert_int_equal((uintptr_t)p % _Alignof(max_align_t), 0);
         assert_int_equal(p[0], 0); /* zeroed */
         memset(p, 0xab, (size_t)(i % 37) + 1);
     }

@@ -1,0 +1,29 @@
+/* Shared inside registry/ only: the store's write path for conditional operations and
+ * Bundles, and small helpers. */
+#ifndef REG_REGISTRY_INT_H
+#define REG_REGISTRY_INT_H
+
+#include "registry/registry.h"
+
+/** Write one version through mahali_write (mode "create", "update" or "delete"); res has
+ *  been validated. Works inside an open transaction too (the caller commits). */
+int reg__write_row(reg_write *out,
+                   core_db *db,
+                   reg_type t,
+                   const char *id,
+                   const char *mode,
+                   json_t *res,
+                   int if_match,
+                   const reg_actor *who,
+                   core_err *err);
+/** Map the store's SQLSTATEs (MH404, MH409, MH412, MH422, MH423, MH424, 23505) of the last
+ *  failed statement on db onto err; -1 always (err left as is for other states). */
+int reg__store_err(core_err *err, core_db *db, reg_type t, const char *id, int if_match);
+/** Validate a body as a resource of type t (object, R4 model, mCSD profiles). */
+int reg__check_body(json_t *res, reg_type t, core_err *err);
+/** A new random id (UUID v4 text) in out. */
+void reg__new_id(char out[40]);
+/** 1 while db is inside an open transaction block. */
+int reg__in_tx(core_db *db);
+
+#endif
