@@ -10,8 +10,10 @@
 
 #include "core/xml.h"
 
-#define LIT(s) (s), (sizeof(s) - 1)
-#define CAP(n) ((int)((n) > 64 ? 64 : (n))) /* at most this much of a name in a message */
+#define LIT(s)     (s), (sizeof(s) - 1)
+#define CAP(n)     ((int)((n) > 64 ? 64 : (n))) /* at most this much of a name in a message */
+#define DUP_SLOTS  1024 /* hash slots for finding duplicate attributes: > 2 * CORE_XML_MAX_ATTRS */
+#define DUP_LINEAR 16   /* up to this many attributes, compare each pair instead */
 
 /* A namespace declaration in scope: prefix (into the input; plen 0 for the default
  * namespace) bound to uri (arena; "" undeclares the default namespace). */
@@ -36,20 +38,22 @@ typedef struct parser {
     int line;        /* line number at offset line_off */
     size_t line_off; /* newlines before it are counted */
     size_t nodes;
-    int depth;                                       /* open elements */
-    core_xml_node *open[CORE_XML_MAX_DEPTH + 1];     /* open[d]: the open element at depth d */
-    core_xml_node *last[CORE_XML_MAX_DEPTH + 1];     /* last child of open[d] */
-    size_t marks[CORE_XML_MAX_DEPTH + 1];            /* bindings in scope before open[d] */
-    binding *b;                                      /* malloc'd stack */
+    int depth;                                   /* open elements */
+    core_xml_node *open[CORE_XML_MAX_DEPTH + 1]; /* open[d]: the open element at depth d */
+    core_xml_node *last[CORE_XML_MAX_DEPTH + 1]; /* last child of open[d] */
+    size_t marks[CORE_XML_MAX_DEPTH + 1];        /* bindings in scope before open[d] */
+    binding *b;                                  /* malloc'd stack */
     size_t nb, bcap;
     char *t; /* malloc'd text being gathered */
     size_t tlen, tcap;
     int tline;
     int tpending;
     rawattr ra[CORE_XML_MAX_ATTRS];
+    unsigned hash[CORE_XML_MAX_ATTRS]; /* of each attribute's name */
+    unsigned short slots[DUP_SLOTS];   /* open addressing: attribute index + 1, or 0 */
 } parser;
 
-/* ---- errors and positions ------------------------------------------------------------------ */
+/* ---- errors and positions -------------------------------------------------------------------- */
 
 /* Line of input offset off; moving forward costs only the bytes in between. */
 static int
@@ -274,7 +278,9 @@ decode_ref(parser *p, size_t *i, char out[4])
     static const struct {
         const char *name;
         char c;
-    } predef[] = { { "lt", '<' }, { "gt", '>' }, { "amp", '&' }, { "quot", '"' }, { "apos", '\'' } };
+    } predef[] = {
+        { "lt", '<' }, { "gt", '>' }, { "amp", '&' }, { "quot", '"' }, { "apos", '\'' }
+    };
     const char *s = p->s;
     size_t j = *i + 1, n = p->n, from = *i, k;
 
@@ -561,7 +567,8 @@ read_decl(parser *p)
         while (p->i < p->n && p->s[p->i] >= 'a' && p->s[p->i] <= 'z')
             p->i++;
         for (which = next; which < 3; which++) {
-            if (strlen(names[which]) == p->i - nm && memcmp(p->s + nm, names[which], p->i - nm) == 0)
+            if (strlen(names[which]) == p->i - nm &&
+                memcmp(p->s + nm, names[which], p->i - nm) == 0)
                 break;
         }
         if (which == 3 || (which > 0 && next == 0))
@@ -588,12 +595,12 @@ read_decl(parser *p)
                             p->s + vs);
             for (; k < ve; k++)
                 if (p->s[k] < '0' || p->s[k] > '9')
-                    return fail(p, from, "XML version must be 1.0 (got \"%.*s\")",
-                                CAP(ve - vs), p->s + vs);
+                    return fail(p, from, "XML version must be 1.0 (got \"%.*s\")", CAP(ve - vs),
+                                p->s + vs);
         } else if (which == 1) {
             if (!eq_ascii_ci(p->s + vs, ve - vs, "UTF-8"))
-                return fail(p, from, "encoding must be UTF-8 (got \"%.*s\")",
-                            CAP(ve - vs), p->s + vs);
+                return fail(p, from, "encoding must be UTF-8 (got \"%.*s\")", CAP(ve - vs),
+                            p->s + vs);
         } else if (!(ve - vs == 3 && memcmp(p->s + vs, "yes", 3) == 0) &&
                    !(ve - vs == 2 && memcmp(p->s + vs, "no", 2) == 0)) {
             return fail(p, from, "standalone must be \"yes\" or \"no\"");
@@ -632,6 +639,10 @@ lookup_ns(const parser *p, const char *s, size_t len)
 static int
 push_binding(parser *p, const char *prefix, size_t plen, const char *uri)
 {
+    /* lookups scan the declarations in scope, so they must stay few */
+    if (p->nb == CORE_XML_MAX_NAMESPACES)
+        return fail(p, p->i, "more than %d namespace declarations in scope",
+                    CORE_XML_MAX_NAMESPACES);
     if (p->nb == p->bcap) {
         size_t cap = p->bcap ? p->bcap * 2 : 16;
         binding *b = realloc(p->b, cap * sizeof(*b));
@@ -705,8 +716,8 @@ declare_namespaces(parser *p, size_t nattr)
             prefix = q + 6;
             plen = ra->qlen - 6;
             if (ra->vlen == 0)
-                return fail(p, ra->q, "namespace prefix \"%.*s\" must not be undeclared",
-                            CAP(plen), prefix);
+                return fail(p, ra->q, "namespace prefix \"%.*s\" must not be undeclared", CAP(plen),
+                            prefix);
         } else if (ra->colon == 0 && ra->qlen == 5 && memcmp(q, "xmlns", 5) == 0) {
             prefix = q;
             plen = 0;
@@ -717,21 +728,67 @@ declare_namespaces(parser *p, size_t nattr)
             strcmp(ra->val, CORE_XML_NS_XMLNS) == 0 ||
             ((plen == 3 && memcmp(prefix, "xml", 3) == 0) !=
              (strcmp(ra->val, CORE_XML_NS_XML) == 0)))
-            return fail(p, ra->q, "reserved namespace prefix or name in \"%.*s\"",
-                        CAP(ra->qlen), q);
+            return fail(p, ra->q, "reserved namespace prefix or name in \"%.*s\"", CAP(ra->qlen),
+                        q);
         if (push_binding(p, prefix, plen, ra->val) < 0)
             return -1;
     }
     return 0;
 }
 
+/* FNV-1a, continuing from h. */
 static unsigned
-hash_name(const char *s, size_t n)
+hash_bytes(unsigned h, const char *s, size_t n)
 {
-    unsigned h = 2166136261u;
     while (n--)
         h = (h ^ (unsigned char)*s++) * 16777619u;
     return h;
+}
+
+static int
+same_qname(const parser *p, const core_xml_node *el, size_t a, size_t b)
+{
+    (void)el;
+    return p->ra[a].qlen == p->ra[b].qlen &&
+           memcmp(p->s + p->ra[a].q, p->s + p->ra[b].q, p->ra[a].qlen) == 0;
+}
+
+/* Same namespace and local name, for namespaced attributes only. */
+static int
+same_expanded(const parser *p, const core_xml_node *el, size_t a, size_t b)
+{
+    (void)p;
+    return el->attrs[a].ns[0] && strcmp(el->attrs[a].ns, el->attrs[b].ns) == 0 &&
+           strcmp(el->attrs[a].local, el->attrs[b].local) == 0;
+}
+
+/* The index of the first of n attributes that equals an earlier one (p->hash[] holds their
+ * hashes), or n. Linear in n: hostile input may give every element 256 attributes. */
+static size_t
+find_duplicate(parser *p,
+               size_t n,
+               int (*same)(const parser *, const core_xml_node *, size_t, size_t),
+               const core_xml_node *el)
+{
+    size_t k, j, pos;
+
+    if (n <= DUP_LINEAR) {
+        for (k = 1; k < n; k++)
+            for (j = 0; j < k; j++)
+                if (p->hash[j] == p->hash[k] && same(p, el, j, k))
+                    return k;
+        return n;
+    }
+    memset(p->slots, 0, sizeof(p->slots));
+    for (k = 0; k < n; k++) {
+        for (pos = p->hash[k] & (DUP_SLOTS - 1); p->slots[pos]; pos = (pos + 1) & (DUP_SLOTS - 1)) {
+            j = p->slots[pos] - 1u;
+            if (p->hash[j] == p->hash[k] && same(p, el, j, k))
+                return k;
+        }
+        p->slots[pos] = (unsigned short)(k + 1);
+    }
+    return n;
 }
 
 /* The start tag at p->i ('<' then a name). Appends the element to the open one (or makes it
@@ -741,7 +798,6 @@ read_start_tag(parser *p, core_xml_node **root)
 {
     const char *s = p->s;
     size_t start = p->i, qlen, colon, nattr = 0, k, j, mark = p->nb;
-    unsigned hashes[CORE_XML_MAX_ATTRS];
     core_xml_node *el;
     const char *ns;
     int empty = 0;
@@ -784,16 +840,15 @@ read_start_tag(parser *p, core_xml_node **root)
         skip_ws(p);
         if (read_attr_value(p, ra) < 0)
             return -1;
-        hashes[nattr] = hash_name(s + ra->q, ra->qlen);
-        for (k = 0; k < nattr; k++) {
-            if (hashes[k] == hashes[nattr] && p->ra[k].qlen == ra->qlen &&
-                memcmp(s + p->ra[k].q, s + ra->q, ra->qlen) == 0)
-                return fail(p, ra->q, "duplicate attribute \"%.*s\"", CAP(ra->qlen), s + ra->q);
-        }
         nattr++;
     }
     if (p->depth >= CORE_XML_MAX_DEPTH)
         return fail(p, start, "elements are nested more than %d levels deep", CORE_XML_MAX_DEPTH);
+    for (k = 0; k < nattr; k++)
+        p->hash[k] = hash_bytes(2166136261u, s + p->ra[k].q, p->ra[k].qlen);
+    if ((j = find_duplicate(p, nattr, same_qname, NULL)) < nattr)
+        return fail(p, p->ra[j].q, "duplicate attribute \"%.*s\"", CAP(p->ra[j].qlen),
+                    s + p->ra[j].q);
     if (count_nodes(p, 1 + nattr) < 0 || declare_namespaces(p, nattr) < 0)
         return -1;
 
@@ -828,16 +883,17 @@ read_start_tag(parser *p, core_xml_node **root)
             return fail(p, ra->q, "undeclared namespace prefix \"%.*s\"", CAP(ra->colon), q);
         }
     }
-    /* Namespaces §6.3: no two attributes with the same expanded name */
+    /* Namespaces §6.3: no two attributes with the same expanded name (the qnames differ) */
     for (k = 0; k < nattr; k++) {
-        if (!el->attrs[k].ns[0])
-            continue;
-        for (j = 0; j < k; j++) {
-            if (strcmp(el->attrs[j].local, el->attrs[k].local) == 0 &&
-                strcmp(el->attrs[j].ns, el->attrs[k].ns) == 0)
-                return fail(p, p->ra[k].q, "duplicate attribute \"%.64s\" (same namespace as \"%.64s\")",
-                            el->attrs[k].qname, el->attrs[j].qname);
-        }
+        const core_xml_attr *at_ = &el->attrs[k];
+        p->hash[k] = hash_bytes(hash_bytes(2166136261u, at_->ns, strlen(at_->ns)), at_->local,
+                                strlen(at_->local));
+    }
+    if ((j = find_duplicate(p, nattr, same_expanded, el)) < nattr) {
+        for (k = 0; !same_expanded(p, el, k, j); k++)
+            ;
+        return fail(p, p->ra[j].q, "duplicate attribute \"%.64s\" (same namespace as \"%.64s\")",
+                    el->attrs[j].qname, el->attrs[k].qname);
     }
 
     if (p->depth == 0)
@@ -978,7 +1034,7 @@ core_xml_attr_find(const core_xml_node *el, const char *ns, const char *local)
     return NULL;
 }
 
-/* ---- writing ----------------------------------------------------------------------------------- */
+/* ---- writing --------------------------------------------------------------------------------- */
 
 void
 core_xml_put(core_xml_buf *b, const char *s, size_t n)
@@ -1019,8 +1075,8 @@ put_escaped(core_xml_buf *b, const char *s, size_t n, int attr)
         char ref[16];
 
         /* the run of bytes that need nothing */
-        while (j < n && u[j] >= 0x20 && u[j] < 0x7F && u[j] != '&' && u[j] != '<' &&
-               u[j] != '>' && !(attr && u[j] == '"'))
+        while (j < n && u[j] >= 0x20 && u[j] < 0x7F && u[j] != '&' && u[j] != '<' && u[j] != '>' &&
+               !(attr && u[j] == '"'))
             j++;
         if (j > i) {
             core_xml_put(b, s + i, j - i);

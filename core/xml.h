@@ -7,9 +7,10 @@
 
 #include "core/core.h"
 
-#define CORE_XML_MAX_DEPTH 128     /* element nesting */
-#define CORE_XML_MAX_NODES 1000000 /* elements + attributes + text nodes per document */
-#define CORE_XML_MAX_ATTRS 256     /* attributes per element, namespace declarations included */
+#define CORE_XML_MAX_DEPTH      128     /* element nesting */
+#define CORE_XML_MAX_NODES      1000000 /* elements + attributes + text nodes per document */
+#define CORE_XML_MAX_ATTRS      256     /* attributes per element, xmlns ones included */
+#define CORE_XML_MAX_NAMESPACES 64      /* namespace declarations in scope at once */
 
 #define CORE_XML_NS_XML   "http://www.w3.org/XML/1998/namespace"
 #define CORE_XML_NS_XMLNS "http://www.w3.org/2000/xmlns/"
@@ -27,20 +28,20 @@ typedef enum core_xml_kind { CORE_XML_ELEMENT, CORE_XML_TEXT } core_xml_kind;
 typedef struct core_xml_node core_xml_node;
 struct core_xml_node {
     core_xml_kind kind;
-    int line;               /* 1-based line where the node starts */
-    core_xml_node *parent;  /* NULL for the root element */
-    core_xml_node *next;    /* next sibling, document order */
-    core_xml_node *first;   /* first child (elements only) */
-    const char *qname;      /* element: name as written ("h:div") */
-    const char *local;      /* element: name without prefix ("div") */
-    const char *ns;         /* element: namespace URI, "" if none */
-    core_xml_attr *attrs;   /* element: in document order */
-    size_t nattrs;          /* element */
-    size_t start, end;      /* element: input offsets of its '<' and one past its last '>' */
-    const char *text;       /* text: character data, references decoded, line ends as LF;
-                               adjacent text and CDATA sections (even across comments) are
-                               one node */
-    size_t len;             /* text: strlen(text) */
+    int line;              /* 1-based line where the node starts */
+    core_xml_node *parent; /* NULL for the root element */
+    core_xml_node *next;   /* next sibling, document order */
+    core_xml_node *first;  /* first child (elements only) */
+    const char *qname;     /* element: name as written ("h:div") */
+    const char *local;     /* element: name without prefix ("div") */
+    const char *ns;        /* element: namespace URI, "" if none */
+    core_xml_attr *attrs;  /* element: in document order */
+    size_t nattrs;         /* element */
+    size_t start, end;     /* element: input offsets of its '<' and one past its last '>' */
+    const char *text;      /* text: character data, references decoded, line ends as LF;
+                              adjacent text and CDATA sections (even across comments) are
+                              one node */
+    size_t len;            /* text: strlen(text) */
 };
 
 /** Parse xml[0..len) (UTF-8, optional BOM and <?xml version="1.0" encoding="UTF-8"?>
@@ -49,13 +50,13 @@ struct core_xml_node {
  *  N: ..."): malformed markup, mismatched tags, undeclared namespace prefixes, DOCTYPE, ENTITY
  *  or any processing instruction, entity references other than &lt; &gt; &amp; &quot; &apos;,
  *  characters XML does not allow (invalid UTF-8, most control characters), duplicate
- *  attributes, and the CORE_XML_MAX_* limits. Never reads past xml[len). */
+ *  attributes, and the CORE_XML_MAX_* limits. Time is linear in len. Never reads past xml[len). */
 const core_xml_node *core_xml_parse(core_arena *a, const char *xml, size_t len, core_err *err);
 
 /** The value of el's attribute {ns}local (ns "" for unprefixed), borrowed; NULL if absent. */
 const core_xml_attr *core_xml_attr_find(const core_xml_node *el, const char *ns, const char *local);
 
-/* ---- writing ------------------------------------------------------------------------------ */
+/* ---- writing --------------------------------------------------------------------------------- */
 
 /* A growable malloc'd output buffer. On allocation failure it stops growing and `failed` is
  * set; core_xml_buf_take then returns NULL. */

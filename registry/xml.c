@@ -23,7 +23,7 @@
 #define XHTML_NS   "http://www.w3.org/1999/xhtml"
 #define XSI_NS     "http://www.w3.org/2001/XMLSchema-instance"
 
-/* ---- the model ------------------------------------------------------------------------------ */
+/* ---- the model ------------------------------------------------------------------------------- */
 
 typedef enum xkind { X_PRIMITIVE, X_COMPLEX, X_RESOURCE, X_ANY_RESOURCE } xkind;
 
@@ -241,8 +241,7 @@ build_model(xmodel *m, char *why, size_t cap)
     m->any_resource.kind = X_ANY_RESOURCE;
     for (i = 0; i < m->ntypes; i++) {
         xtype *t = &m->types[i];
-        if (t->kind != X_PRIMITIVE &&
-            build_type(m, t, json_object_get(jt, t->name), why, cap) < 0)
+        if (t->kind != X_PRIMITIVE && build_type(m, t, json_object_get(jt, t->name), why, cap) < 0)
             return -1;
     }
     m->element = find_type(m, "Element");
@@ -275,7 +274,7 @@ model(core_err *err)
     return loaded;
 }
 
-/* ---- FHIRPath of the element at hand ------------------------------------------------------- */
+/* ---- FHIRPath of the element at hand --------------------------------------------------------- */
 
 typedef struct fpath {
     char s[PATH_CAP];
@@ -346,13 +345,13 @@ expr_of(char out[128], const fpath *p)
     return out;
 }
 
-/* ---- XML -> JSON ------------------------------------------------------------------------------- */
+/* ---- XML -> JSON ----------------------------------------------------------------------------- */
 
 /* One attribute or child element of the object being read, tagged with what it is. */
 typedef struct item {
     const xprop *p;
-    const core_xml_node *node;  /* child element, or NULL */
-    const core_xml_attr *attr;  /* or attribute */
+    const core_xml_node *node; /* child element, or NULL */
+    const core_xml_attr *attr; /* or attribute */
 } item;
 
 typedef struct rctx {
@@ -520,7 +519,8 @@ read_primitive(rctx *c, const core_xml_node *el, const xtype *t, json_t **v, jso
         else if (!a->ns[0] && strcmp(a->local, "id") == 0)
             id = a;
         else
-            return rfail(c, el->line, CORE_ISSUE_STRUCTURE, "unknown attribute \"%.64s\"", a->qname);
+            return rfail(c, el->line, CORE_ISSUE_STRUCTURE, "unknown attribute \"%.64s\"",
+                         a->qname);
     }
     for (ch = el->first; ch; ch = ch->next) {
         size_t old;
@@ -586,9 +586,10 @@ check_xhtml(rctx *c, const core_xml_node *el, int *verbatim)
     size_t k;
 
     if (strcmp(el->ns, XHTML_NS) != 0)
-        return rfail(c, el->line, CORE_ISSUE_STRUCTURE,
-                     "narrative may contain only XHTML elements (got <%.64s> in namespace \"%.64s\")",
-                     el->qname, el->ns);
+        return rfail(
+            c, el->line, CORE_ISSUE_STRUCTURE,
+            "narrative may contain only XHTML elements (got <%.64s> in namespace \"%.64s\")",
+            el->qname, el->ns);
     if (el->qname != el->local)
         *verbatim = 0;
     for (k = 0; k < el->nattrs; k++) {
@@ -706,8 +707,8 @@ read_wrapped(rctx *c, const core_xml_node *el)
                 return NULL;
             }
         } else if (res) {
-            rfail(c, ch->line, CORE_ISSUE_STRUCTURE, "element \"%.64s\" must hold one resource only",
-                  el->local);
+            rfail(c, ch->line, CORE_ISSUE_STRUCTURE,
+                  "element \"%.64s\" must hold one resource only", el->local);
             return NULL;
         } else {
             res = ch;
@@ -1027,7 +1028,7 @@ reg_xml_parse(const char *xml, size_t len, core_err *err)
     return res;
 }
 
-/* ---- JSON -> XML ------------------------------------------------------------------------------- */
+/* ---- JSON -> XML ----------------------------------------------------------------------------- */
 
 /* What a JSON object holds for one element of its type. */
 typedef struct slot {
@@ -1232,8 +1233,8 @@ write_element(wctx *c,
         if (is_res && strcmp(key, "resourceType") == 0)
             continue;
         p = find_prop(t, comp ? key + 1 : key);
-        if (!p || (comp && (p->type->kind != X_PRIMITIVE || p->type->value == XV_XHTML ||
-                            p->el->attr))) {
+        if (!p ||
+            (comp && (p->type->kind != X_PRIMITIVE || p->type->value == XV_XHTML || p->el->attr))) {
             c->nslots = base;
             return wfail(c, "unknown element \"%.64s\" in %s", key, t->name);
         }

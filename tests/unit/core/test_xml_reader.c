@@ -56,7 +56,7 @@ child(const core_xml_node *el, int k)
     return c;
 }
 
-/* ---- the tree --------------------------------------------------------------------------------- */
+/* ---- the tree -------------------------------------------------------------------------------- */
 
 static void
 test_tree(void **state)
@@ -177,7 +177,7 @@ test_lines_and_minimal(void **state)
     core_arena_destroy(a);
 }
 
-/* ---- refusals --------------------------------------------------------------------------------- */
+/* ---- refusals -------------------------------------------------------------------------------- */
 
 static void
 test_dtd_and_entities(void **state)
@@ -218,8 +218,9 @@ test_dtd_and_entities(void **state)
     expect_refused("<r>&#65</r>", "invalid XML at line 1: malformed character reference");
     expect_refused("<r>&#0;</r>",
                    "invalid XML at line 1: character reference &#0; is not a character XML allows");
-    expect_refused("<r>&#x1;</r>",
-                   "invalid XML at line 1: character reference &#x1; is not a character XML allows");
+    expect_refused(
+        "<r>&#x1;</r>",
+        "invalid XML at line 1: character reference &#x1; is not a character XML allows");
     expect_refused("<r>&#xD800;</r>", "invalid XML at line 1: character reference &#xD800; is not "
                                       "a character XML allows");
     expect_refused("<r>&#x110000;</r>", "invalid XML at line 1: character reference &#x110000; is "
@@ -237,7 +238,8 @@ test_processing_instructions(void **state)
                    "invalid XML at line 1: processing instructions are not accepted");
     expect_refused("<r><?php echo 1; ?></r>",
                    "invalid XML at line 1: processing instructions are not accepted");
-    expect_refused("<r/>\n<?pi?>", "invalid XML at line 2: processing instructions are not accepted");
+    expect_refused("<r/>\n<?pi?>",
+                   "invalid XML at line 2: processing instructions are not accepted");
     expect_refused(" <?xml version=\"1.0\"?><r/>",
                    "invalid XML at line 1: the XML declaration is allowed only at the very start");
     expect_refused("<r><?xml version=\"1.0\"?></r>",
@@ -269,19 +271,23 @@ test_malformed(void **state)
                    "invalid XML at line 1: mismatched end tag: expected </a> (got </b>)");
     expect_refused("<p:r xmlns:p=\"u\"></r>",
                    "invalid XML at line 1: mismatched end tag: expected </p:r> (got </r>)");
-    expect_refused("<r></r >x", "invalid XML at line 1: text is not allowed outside the root element");
+    expect_refused("<r></r >x",
+                   "invalid XML at line 1: text is not allowed outside the root element");
     expect_refused("<r></r", "invalid XML at line 1: malformed end tag </r>");
     expect_refused("<r", "invalid XML at line 1: unterminated start tag <r>");
     expect_refused("<r a=\"1\"", "invalid XML at line 1: unterminated start tag <r>");
     expect_refused("<r a=1/>", "invalid XML at line 1: attribute value must be quoted");
     expect_refused("<r a/>", "invalid XML at line 1: attribute \"a\" has no value");
-    expect_refused("<r a=\"1\"b=\"2\"/>",
-                   "invalid XML at line 1: malformed start tag <r> (attributes need a space before)");
+    expect_refused(
+        "<r a=\"1\"b=\"2\"/>",
+        "invalid XML at line 1: malformed start tag <r> (attributes need a space before)");
     expect_refused("<r a=\"1\" a=\"2\"/>", "invalid XML at line 1: duplicate attribute \"a\"");
-    expect_refused("<r xmlns:p=\"u\" xmlns:q=\"u\" p:a=\"1\" q:a=\"2\"/>",
-                   "invalid XML at line 1: duplicate attribute \"q:a\" (same namespace as \"p:a\")");
-    expect_refused("<r a=\"<\"/>",
-                   "invalid XML at line 1: \"<\" is not allowed in an attribute value (write &lt;)");
+    expect_refused(
+        "<r xmlns:p=\"u\" xmlns:q=\"u\" p:a=\"1\" q:a=\"2\"/>",
+        "invalid XML at line 1: duplicate attribute \"q:a\" (same namespace as \"p:a\")");
+    expect_refused(
+        "<r a=\"<\"/>",
+        "invalid XML at line 1: \"<\" is not allowed in an attribute value (write &lt;)");
     expect_refused("<r a=\"x/>", "invalid XML at line 1: unterminated attribute value");
     expect_refused("<1r/>", "invalid XML at line 1: malformed element name");
     expect_refused("< r/>", "invalid XML at line 1: malformed element name");
@@ -307,8 +313,9 @@ test_malformed(void **state)
                    "invalid XML at line 1: \"--\" is not allowed inside a comment");
     expect_refused("<r><!-- a </r>", "invalid XML at line 1: unterminated comment");
     expect_refused("<r><![CDATA[ a </r>", "invalid XML at line 1: unterminated CDATA section");
-    expect_refused("<![CDATA[x]]><r/>",
-                   "invalid XML at line 1: CDATA sections are allowed only inside the root element");
+    expect_refused(
+        "<![CDATA[x]]><r/>",
+        "invalid XML at line 1: CDATA sections are allowed only inside the root element");
     expect_refused("<r><!x></r>", "invalid XML at line 1: malformed markup \"<!\"");
 }
 
@@ -318,16 +325,19 @@ test_characters(void **state)
     (void)state;
     expect_refused("<r>\xC3</r>", "invalid XML at line 1: invalid UTF-8 (byte 0xC3)");
     expect_refused("<r>\n\x80</r>", "invalid XML at line 2: invalid UTF-8 (byte 0x80)");
-    expect_refused("<r>\xC0\xAF</r>", "invalid XML at line 1: invalid UTF-8 (byte 0xC0)");   /* overlong */
+    expect_refused("<r>\xC0\xAF</r>",
+                   "invalid XML at line 1: invalid UTF-8 (byte 0xC0)"); /* overlong */
     expect_refused("<r>\xE0\x80\xAF</r>", "invalid XML at line 1: invalid UTF-8 (byte 0xE0)");
-    expect_refused("<r>\xED\xA0\x80</r>", "invalid XML at line 1: invalid UTF-8 (byte 0xED)"); /* surrogate */
+    expect_refused("<r>\xED\xA0\x80</r>",
+                   "invalid XML at line 1: invalid UTF-8 (byte 0xED)"); /* surrogate */
     expect_refused("<r>\xF4\x90\x80\x80</r>", "invalid XML at line 1: invalid UTF-8 (byte 0xF4)");
     expect_refused("<r>\xFF</r>", "invalid XML at line 1: invalid UTF-8 (byte 0xFF)");
     expect_refused("<r a=\"\xE2\x82\"/>", "invalid XML at line 1: invalid UTF-8 (byte 0xE2)");
     expect_refused("<r>\x01</r>", "invalid XML at line 1: character U+0001 is not allowed in XML");
     expect_refused("<r>\xEF\xBF\xBE</r>",
                    "invalid XML at line 1: character U+FFFE is not allowed in XML");
-    expect_refused_n("<r>\0</r>", 8, "invalid XML at line 1: character U+0000 is not allowed in XML");
+    expect_refused_n("<r>\0</r>", 8,
+                     "invalid XML at line 1: character U+0000 is not allowed in XML");
     /* even in comments */
     expect_refused("<r><!-- \x1B --></r>",
                    "invalid XML at line 1: character U+001B is not allowed in XML");
@@ -383,6 +393,31 @@ test_limits(void **state)
     core_arena_destroy(a);
     sprintf(w, " z=\"\"/>");
     expect_refused(s, "invalid XML at line 1: element <r> has more than 256 attributes");
+    /* duplicates among many attributes (found by hashing, not pairwise) */
+    w = s + sprintf(s, "<r");
+    for (k = 0; k < 200; k++)
+        w += sprintf(w, " a%d=\"\"", k);
+    sprintf(w, " a17=\"\"/>");
+    expect_refused(s, "invalid XML at line 1: duplicate attribute \"a17\"");
+    w = s + sprintf(s, "<r xmlns:p=\"u\" xmlns:q=\"u\"");
+    for (k = 0; k < 100; k++)
+        w += sprintf(w, " p:a%d=\"\"", k);
+    sprintf(w, " q:a99=\"\"/>");
+    expect_refused(s, "invalid XML at line 1: duplicate attribute \"q:a99\" (same namespace as "
+                      "\"p:a99\")");
+
+    /* namespace declarations in scope: 64 accepted, 65 refused */
+    w = s + sprintf(s, "<r");
+    for (k = 0; k < 32; k++)
+        w += sprintf(w, " xmlns:a%d=\"u\"", k);
+    w += sprintf(w, "><e");
+    for (k = 0; k < 32; k++)
+        w += sprintf(w, " xmlns:b%d=\"u\"", k);
+    sprintf(w, "/></r>");
+    assert_non_null(parse(&a, s, &err));
+    core_arena_destroy(a);
+    sprintf(w, " xmlns=\"u\"/></r>");
+    expect_refused(s, "invalid XML at line 1: more than 64 namespace declarations in scope");
     free(s);
 }
 
@@ -472,7 +507,7 @@ test_hostile(void **state)
     free(buf);
 }
 
-/* ---- writing ---------------------------------------------------------------------------------- */
+/* ---- writing --------------------------------------------------------------------------------- */
 
 static void
 expect_put(int attr, const char *in, size_t n, const char *out)
