@@ -123,6 +123,13 @@ web_capability(const web_req *r)
     json_object_set_new(cs, "date", json_string(now));
     json_object_set_new(cs, "publisher", json_string("Mahali"));
     json_object_set_new(cs, "kind", json_string("instance"));
+    /* the mCSD Directory and the options implemented; Location Distance comes with `near` */
+    json_object_set_new(
+        cs, "instantiates",
+        json_pack("[s, s, s]",
+                  "https://profiles.ihe.net/ITI/mCSD/CapabilityStatement/IHE.mCSD.Directory",
+                  "https://profiles.ihe.net/ITI/mCSD/CapabilityStatement/IHE.mCSD.Directory.Update",
+                  "https://profiles.ihe.net/ITI/mCSD/CapabilityStatement/IHE.mCSD.Directory.Feed"));
     json_object_set_new(cs, "software",
                         json_pack("{s:s, s:s}", "name", "Mahali", "version", MAHALI_VERSION));
     json_object_set_new(
@@ -131,7 +138,9 @@ web_capability(const web_req *r)
                   "Mahali national registry of health facilities and health workers", "url",
                   r->base));
     json_object_set_new(cs, "fhirVersion", json_string("4.0.1"));
-    json_object_set_new(cs, "format", json_pack("[s, s]", "application/fhir+json", "json"));
+    json_object_set_new(
+        cs, "format",
+        json_pack("[s, s, s, s]", "application/fhir+json", "json", "application/fhir+xml", "xml"));
     json_object_set_new(rest, "mode", json_string("server"));
     json_object_set_new(
         rest, "documentation",

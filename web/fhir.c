@@ -47,8 +47,8 @@ base_url(web_req *r)
     return core_arena_sprintf(r->arena, "http://%s/fhir", host);
 }
 
-/* Pick the response format from _format, then Accept. JSON only for now: 0, or -1 after
- * answering 406. */
+/* Pick the response format: _format overrides Accept (mcsd.md §8.1). JSON unless XML is asked
+ * for; 0, or -1 after answering 406 for a format neither. */
 static int
 negotiate(web_req *r)
 {
@@ -60,16 +60,37 @@ negotiate(web_req *r)
         if (strcmp(f, "json") == 0 || strcmp(f, "application/json") == 0 ||
             strncmp(f, "application/fhir+json", 21) == 0)
             return 0;
+        if (strcmp(f, "xml") == 0 || strcmp(f, "application/xml") == 0 ||
+            strcmp(f, "text/xml") == 0 || strncmp(f, "application/fhir+xml", 20) == 0) {
+            r->xml = 1;
+            return 0;
+        }
         web_fail(r, 406, CORE_ISSUE_NOT_SUPPORTED,
-                 "_format \"%.60s\" is not supported; use json or application/fhir+json", f);
+                 "_format \"%.60s\" is not supported; use json, xml, application/fhir+json or "
+                 "application/fhir+xml",
+                 f);
         return -1;
     }
     if (!accept || !*accept || strstr(accept, "json") || strstr(accept, "*/*") ||
         strstr(accept, "application/*"))
         return 0;
+    if (strstr(accept, "xml")) {
+        r->xml = 1;
+        return 0;
+    }
     web_fail(r, 406, CORE_ISSUE_NOT_SUPPORTED,
-             "cannot answer in \"%.80s\"; this server answers application/fhir+json", accept);
+             "cannot answer in \"%.80s\"; this server answers application/fhir+json or "
+             "application/fhir+xml",
+             accept);
     return -1;
+}
+
+static int
+body_is_xml(const char *ct)
+{
+    return ct &&
+           (strncasecmp(ct, "application/fhir+xml", 20) == 0 ||
+            strncasecmp(ct, "application/xml", 15) == 0 || strncasecmp(ct, "text/xml", 8) == 0);
 }
 
 char *
@@ -94,9 +115,10 @@ web_read_body(web_req *r, size_t *len_out, int form)
         return NULL;
     }
     if (!form && (!ct || !(strncasecmp(ct, "application/fhir+json", 21) == 0 ||
-                           strncasecmp(ct, "application/json", 16) == 0))) {
+                           strncasecmp(ct, "application/json", 16) == 0 || body_is_xml(ct)))) {
         web_fail(r, 415, CORE_ISSUE_NOT_SUPPORTED,
-                 "Content-Type \"%.80s\" is not supported; send application/fhir+json",
+                 "Content-Type \"%.80s\" is not supported; send application/fhir+json or "
+                 "application/fhir+xml",
                  ct ? ct : "");
         return NULL;
     }
@@ -156,7 +178,8 @@ read_json(web_req *r)
         web_fail(r, 400, CORE_ISSUE_STRUCTURE, "the request has no body");
         return NULL;
     }
-    if (!(j = core_json_parse(body, len, &err))) {
+    if (!(j = body_is_xml(header(r, "Content-Type")) ? reg_xml_parse(body, len, &err)
+                                                     : core_json_parse(body, len, &err))) {
         web_send_error(r, &err);
         core_err_clear(&err);
         return NULL;

@@ -50,7 +50,22 @@ void
 web_send_json(web_req *r, int status, const char *extra_headers, const json_t *json)
 {
     size_t len = 0;
-    char *text = r->pretty ? core_json_dump_pretty(json, 2, &len) : core_json_dump(json, &len);
+    char *text;
+
+    if (r->xml) {
+        core_err err = CORE_ERR_INIT;
+        text = reg_xml_dump(json, &len, &err);
+        if (!text) {
+            core_log(CORE_LOG_ERROR, "cannot write XML: %s", err.msg);
+            core_err_clear(&err);
+            web_send(r, 500, "text/plain; charset=utf-8", NULL, "cannot write XML\n", 17);
+            return;
+        }
+        web_send(r, status, "application/fhir+xml; charset=utf-8", extra_headers, text, len);
+        free(text);
+        return;
+    }
+    text = r->pretty ? core_json_dump_pretty(json, 2, &len) : core_json_dump(json, &len);
     if (!text) {
         web_send(r, 500, "text/plain", NULL, "out of memory\n", 14);
         return;

@@ -293,7 +293,7 @@ web_search(web_req *r, reg_type t, int post)
     puts_(&o, "}");
     reg_search_out_clear(&res);
 
-    if (r->pretty) {
+    if (r->pretty || r->xml) {
         json_t *j = core_json_parse(o.p, o.len, &err);
         if (j) {
             web_send_json(r, 200, NULL, j);

@@ -20,6 +20,7 @@ typedef struct web_req {
     core_arena *arena;
     const char *base;    /* FHIR base URL, arena-owned */
     int pretty;          /* _pretty=true */
+    int xml;             /* answer in application/fhir+xml (Accept or _format) */
     reg_principal who;   /* role NONE when anonymous */
     int token_presented; /* an Authorization header was given */
 } web_req;

@@ -63,7 +63,7 @@ describe('ops', { skip }, () => {
       assert.equal(cs.kind, 'instance');
       assert.equal(cs.fhirVersion, '4.0.1');
       assert.ok(Array.isArray(cs.format) && cs.format.some((f) => f === 'json' || f === 'application/fhir+json'), `format ${JSON.stringify(cs.format)}`);
-      assert.ok(!cs.format.some((f) => /xml/.test(f)), `XML is not implemented but format claims it: ${JSON.stringify(cs.format)}`);
+      assert.ok(cs.format.some((f) => f === 'xml' || f === 'application/fhir+xml'), `format must claim XML (mcsd.md §8.1): ${JSON.stringify(cs.format)}`);
       assert.ok(cs.software || cs.implementation, 'software or implementation (kind instance)');
       assert.ok(Array.isArray(cs.rest) && cs.rest.length >= 1);
       assert.equal(cs.rest[0].mode, 'server');
