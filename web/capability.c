@@ -47,9 +47,22 @@ search_params(reg_type t)
     json_array_append_new(
         a, search_param("_lastUpdated", "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
                         "date", "prefixes eq ne gt lt ge le sa eb ap"));
-    for (sp = reg_search_params((int)t); sp->name; sp++)
+    for (sp = reg_search_params((int)t); sp->name; sp++) {
+        static const char *const how[] = {
+            [REG_SP_STRING] = "starts with, ignoring case and accents; :exact, :contains, :missing",
+            [REG_SP_TOKEN] = "code, system|code, |code or system|; :not, :missing",
+            [REG_SP_REFERENCE] = "id, Type/id or absolute URL; :[type], :missing, chained "
+                                 "parameters (param.name=...)",
+            [REG_SP_DATE] =
+                "date range by precision; prefixes eq ne gt lt ge le sa eb ap; :missing",
+            [REG_SP_SPECIAL] = "",
+        };
+        char doc[512];
+        snprintf(doc, sizeof(doc), "%s (element %s). %s",
+                 sp->doc ? sp->doc : reg_sp_kind_name(sp->kind), sp->paths, how[sp->kind]);
         json_array_append_new(
-            a, search_param(sp->name, sp->definition, reg_sp_kind_name(sp->kind), sp->doc));
+            a, search_param(sp->name, sp->definition, reg_sp_kind_name(sp->kind), doc));
+    }
     return a;
 }
 
