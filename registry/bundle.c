@@ -66,7 +66,9 @@ parse_url(entry *e, const char *url, core_err *err)
     const char *p = url, *q, *slash;
     size_t n;
 
-    if (strstr(url, "://")) {
+    const char *scheme = strstr(url, "://"), *qmark = strchr(url, '?');
+    /* absolute only if "://" comes before the query: "Type?identifier=https://x|1" is relative */
+    if (scheme && (!qmark || scheme < qmark)) {
         /* absolute: start at the first path segment that is a stored type */
         const char *s = strstr(url, "://") + 3;
         p = NULL;

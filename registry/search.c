@@ -46,12 +46,22 @@ static void sb_addf(sb *b, const char *fmt, ...) __attribute__((format(printf, 2
 static void
 sb_addf(sb *b, const char *fmt, ...)
 {
-    char buf[1024];
-    va_list ap;
+    /* measured first, then written: a fragment is never cut short (a cut could still parse) */
+    va_list ap, ap2;
+    int n;
+    char *buf;
+
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
+    buf = malloc((size_t)(n < 0 ? 0 : n) + 1);
+    if (!buf)
+        abort();
+    vsnprintf(buf, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap2);
+    va_end(ap2);
     sb_add(b, buf);
+    free(buf);
 }
 
 /* ---- the query being built ----------------------------------------------------------------------
@@ -317,6 +327,12 @@ frag_token(query *q,
     n = split_values(value, vals, 64);
     for (int i = 0; i < n && !rc; i++) {
         char *bar = strchr(vals[i], '|');
+        /* the boolean elements (active) have two codes only */
+        if (strcmp(sp->name, "active") == 0 && strcmp(vals[i], "true") != 0 &&
+            strcmp(vals[i], "false") != 0) {
+            rc = bad_value(q, name, vals[i], "a boolean is true or false");
+            break;
+        }
         if (i)
             sb_add(w, " OR ");
         if (!bar) {
@@ -467,7 +483,7 @@ frag_reference(query *q,
 static void
 date_cond(sb *w, const char *prefix, const char *lo, const char *hi, int sl, int sh)
 {
-    char eq[256];
+    char eq[512];
     snprintf(eq, sizeof(eq), "($%d::timestamptz <= %s AND %s <= $%d::timestamptz)", sl, lo, hi, sh);
     if (strcmp(prefix, "eq") == 0)
         sb_add(w, eq);
@@ -957,7 +973,7 @@ keyset(query *q, sb *w, json_t *cur, int backward)
             return too_many(q);
     sb_add(w, " AND (");
     for (int i = 0; i <= n; i++) {
-        char e[512];
+        char e[1024];
         if (i)
             sb_add(w, " OR ");
         sb_add(w, "(");
@@ -1300,7 +1316,7 @@ reg_search(reg_search_out *out,
 
     /* SELECT id, content, sort keys... ORDER BY keys, id (reversed when paging backward) */
     for (int i = 0; i < q.nsort; i++) {
-        char e[512];
+        char e[1024];
         int desc = q.sort[i].desc != backward;
         sort_expr(&q.sort[i], e, sizeof(e));
         sb_addf(&cols, ", (%s)::text AS k%d", e, i);

@@ -179,9 +179,18 @@ web_search(web_req *r, reg_type t, int post)
     if ((count = web_page_count(r)) < 0)
         return 400;
     {
+        /* a _count in a POST body follows the same rules as in the URL */
         const char *c = param(p, n, "_count");
-        if (post && c && !web_query(r, "_count"))
-            count = atoi(c) <= 0 ? 1 : atoi(c) > 500 ? 500 : atoi(c);
+        if (post && c && !web_query(r, "_count")) {
+            char *end;
+            long v = strtol(c, &end, 10);
+            if (*end || end == c || v < 0) {
+                web_fail(r, 400, CORE_ISSUE_VALUE, "_count must be a whole number (got \"%.20s\")",
+                         c);
+                return 400;
+            }
+            count = v == 0 ? 1 : v > 500 ? 500 : (int)v;
+        }
     }
     summary = param(p, n, "_summary");
     elements = param(p, n, "_elements");
