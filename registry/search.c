@@ -71,7 +71,8 @@ typedef struct sortkey {
     const char *expr_fmt; /* SQL with %s for the parameter holding the param name, or fixed */
     int param;            /* $n of the param name, 0 if none */
     int desc;
-    const char *cast; /* "text" or "timestamptz" */
+    int hidden;       /* implied (near's distance), not written in the self link */
+    const char *cast; /* "text", "timestamptz" or "float8" */
     char label[72];   /* as written in _sort, for the self link */
 } sortkey;
 
@@ -94,7 +95,10 @@ typedef struct query {
     int nsort;
     incl incs[32];
     int nincs;
-    int total_mode; /* 0 none, 1 estimate, 2 accurate */
+    int total_mode;      /* 0 none, 1 estimate, 2 accurate */
+    char near_expr[640]; /* with near: SQL for the resource's distance from the point, in metres */
+    double near_factor;  /* metres per unit asked for */
+    char near_unit[16];
     sb self;
     sb ignored;
     core_err *err;
@@ -673,6 +677,88 @@ frag_has(query *q,
     return 0;
 }
 
+/* near=latitude|longitude|distance|unit (R4 Location-near): within a true geodesic distance of
+ * the point (ST_DWithin on geography uses the WGS84 spheroid and the GiST index), and the
+ * distance for sorting and for the location-distance extension. */
+#define NEAR_DEFAULT_KM 50.0
+#define NEAR_MAX_KM     1000.0
+
+static int
+frag_near(query *q, sb *w, const char *rt, const char *id, const char *name, const char *value)
+{
+    char buf[256], *parts[4] = { 0 }, *save = NULL, *tok, num[3][40];
+    int n = 0, a, plon, plat, pd;
+    double lat, lon, dist = NEAR_DEFAULT_KM, factor = 1000.0;
+    const char *unit = "km";
+    char *end;
+
+    if (q->near_expr[0])
+        return bad_value(q, name, value, "near may be given once");
+    if (strlen(value) >= sizeof(buf))
+        return bad_value(q, name, value, "too long");
+    strcpy(buf, value);
+    /* '|' separated; empty parts allowed ("8.4|-13.2||km") */
+    tok = buf;
+    while (n < 4) {
+        char *bar = strchr(tok, '|');
+        parts[n++] = tok;
+        if (!bar)
+            break;
+        *bar = '\0';
+        tok = bar + 1;
+    }
+    (void)save;
+    if (n < 2 || !*parts[0] || !*parts[1])
+        return bad_value(q, name, value,
+                         "use latitude|longitude|distance|unit, e.g. 8.48|-13.23|10|km");
+    lat = strtod(parts[0], &end);
+    if (*end || !(lat >= -90.0 && lat <= 90.0))
+        return bad_value(q, name, value, "latitude must be a number between -90 and 90");
+    lon = strtod(parts[1], &end);
+    if (*end || !(lon >= -180.0 && lon <= 180.0))
+        return bad_value(q, name, value, "longitude must be a number between -180 and 180");
+    if (n >= 4 && *parts[3]) {
+        if (strcmp(parts[3], "km") == 0)
+            factor = 1000.0;
+        else if (strcmp(parts[3], "m") == 0)
+            factor = 1.0;
+        else if (strcmp(parts[3], "[mi_i]") == 0 || strcmp(parts[3], "mi") == 0)
+            factor = 1609.344;
+        else
+            return bad_value(q, name, value, "the unit must be km, m or [mi_i]");
+        unit = strcmp(parts[3], "mi") == 0 ? "[mi_i]" : parts[3];
+    }
+    if (n >= 3 && *parts[2]) {
+        dist = strtod(parts[2], &end);
+        if (*end || !(dist > 0.0))
+            return bad_value(q, name, value, "the distance must be a positive number");
+    } else {
+        dist = NEAR_DEFAULT_KM * 1000.0 / factor;
+    }
+    if (dist * factor > NEAR_MAX_KM * 1000.0)
+        return bad_value(q, name, value, "the distance may be at most 1000 km");
+    snprintf(num[0], sizeof(num[0]), "%.10g", lon);
+    snprintf(num[1], sizeof(num[1]), "%.10g", lat);
+    snprintf(num[2], sizeof(num[2]), "%.10g", dist * factor);
+    if ((plon = val(q, num[0])) < 0 || (plat = val(q, num[1])) < 0 || (pd = val(q, num[2])) < 0)
+        return too_many(q);
+    a = ++q->alias;
+    sb_addf(
+        w,
+        "EXISTS (SELECT 1 FROM sp_geo g%d WHERE g%d.rtype = %s AND g%d.id = %s AND g%d.param = "
+        "'position' AND ST_DWithin(g%d.geog, ST_SetSRID(ST_MakePoint($%d::float8, $%d::float8), "
+        "4326)::geography, $%d::float8))",
+        a, a, rt, a, id, a, a, plon, plat, pd);
+    snprintf(q->near_expr, sizeof(q->near_expr),
+             "(SELECT min(ST_Distance(n.geog, ST_SetSRID(ST_MakePoint($%d::float8, $%d::float8), "
+             "4326)::geography)) FROM sp_geo n WHERE n.rtype = r.rtype AND n.id = r.id AND "
+             "n.param = 'position')",
+             plon, plat);
+    q->near_factor = factor;
+    core_strlcpy(q->near_unit, unit, sizeof(q->near_unit));
+    return 0;
+}
+
 /* One parameter (name may carry a modifier or a chain) about the resource (rt, id) of type. */
 static int
 fragment(query *q,
@@ -706,6 +792,9 @@ fragment(query *q,
     if (strcmp(base, "_lastUpdated") == 0 && !dot && !mod)
         return frag_last_updated(q, w, rt, id, name, value);
     sp = reg_search_param_find(type, base);
+    if (sp && sp->kind == REG_SP_SPECIAL && strcmp(sp->name, "near") == 0 && !dot && !mod &&
+        depth == 0)
+        return frag_near(q, w, rt, id, name, value);
     if (!sp || sp->kind == REG_SP_SPECIAL)
         return 1; /* unknown: the caller decides (strict or lenient) */
 
@@ -1072,6 +1161,7 @@ add_hit(reg_search_out *out, int type, const char *id, const char *json, int inc
     if (!h->json)
         abort();
     h->include = include;
+    h->distance = -1;
 }
 
 /* Follow one _include/_revinclude from the hits of the right type among out->hits[from..].
@@ -1275,11 +1365,21 @@ reg_search(reg_search_out *out,
             sb_add(&q.ignored, name);
         }
     }
+    if (q.near_expr[0] && q.nsort == 0) {
+        /* near: nearest first unless _sort says otherwise */
+        sortkey *k = &q.sort[q.nsort++];
+        memset(k, 0, sizeof(*k));
+        k->expr_fmt = q.near_expr;
+        k->cast = "float8";
+        k->hidden = 1;
+    }
     if (q.nsort) {
         sb sorts = { 0 };
         for (int i = 0; i < q.nsort; i++)
-            sb_addf(&sorts, "%s%s", i ? "," : "", q.sort[i].label);
-        self_add(&q, "_sort", sorts.p);
+            if (!q.sort[i].hidden)
+                sb_addf(&sorts, "%s%s", sorts.len ? "," : "", q.sort[i].label);
+        if (sorts.p)
+            self_add(&q, "_sort", sorts.p);
         free(sorts.p);
     }
     if (q.total_mode == 0 && q.nincs == 0 && opts->count_only)
@@ -1323,6 +1423,8 @@ reg_search(reg_search_out *out,
         sb_addf(&order, "%s%s %s", i ? ", " : "", e, desc ? "DESC" : "ASC");
     }
     sb_addf(&order, "%sr.id %s", q.nsort ? ", " : "", backward ? "DESC" : "ASC");
+    if (q.near_expr[0])
+        sb_addf(&cols, ", (%s)::text AS dist", q.near_expr);
     snprintf(limit, sizeof(limit), "%d", opts->count + 1);
     {
         int pl = val(&q, limit);
@@ -1344,6 +1446,9 @@ reg_search(reg_search_out *out,
         for (int k = 0; k < take; k++) {
             int i = backward ? take - 1 - k : k;
             add_hit(out, type, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), 0);
+            if (q.near_expr[0])
+                out->hits[out->nhits - 1].distance =
+                    atof(PQgetvalue(r, i, 2 + q.nsort)) / q.near_factor;
         }
         out->nmatches = take;
         if (take > 0) {
@@ -1363,6 +1468,8 @@ reg_search(reg_search_out *out,
     rc = 0;
 done:
     recording = NULL;
+    if (rc == 0 && q.near_expr[0])
+        core_strlcpy(out->near_unit, q.near_unit, sizeof(out->near_unit));
     if (rc == 0) {
         out->sql = rec.p;
         rec.p = NULL;

@@ -69,20 +69,22 @@ typedef struct reg_search_opts {
 typedef struct reg_hit {
     int type; /* reg_type */
     char id[65];
-    char *json;  /* malloc'd */
-    int include; /* 0: match, 1: _include/_revinclude */
+    char *json;      /* malloc'd */
+    int include;     /* 0: match, 1: _include/_revinclude */
+    double distance; /* with near: distance from the point, in near_unit; -1 otherwise */
 } reg_hit;
 
 typedef struct reg_search_out {
     reg_hit *hits; /* matches first (in order), then includes */
     int nhits;
     int nmatches;
-    long long total; /* -1 when not computed (_total=none) */
-    char *next;      /* cursor for the next page, or NULL (malloc'd) */
-    char *prev;      /* cursor for the previous page, or NULL (malloc'd) */
-    char *self;      /* the applied parameters as a query string (malloc'd) */
-    char *ignored;   /* names of parameters ignored (lenient), comma-separated, or NULL */
-    char *sql;       /* with opts->record_sql: the statements run, ";\n"-separated (malloc'd) */
+    long long total;    /* -1 when not computed (_total=none) */
+    char *next;         /* cursor for the next page, or NULL (malloc'd) */
+    char *prev;         /* cursor for the previous page, or NULL (malloc'd) */
+    char *self;         /* the applied parameters as a query string (malloc'd) */
+    char *ignored;      /* names of parameters ignored (lenient), comma-separated, or NULL */
+    char *sql;          /* with opts->record_sql: the statements run, ";\n"-separated (malloc'd) */
+    char near_unit[16]; /* with near: the unit of reg_hit.distance ("km", "m", "[mi_i]"), else "" */
 } reg_search_out;
 
 void reg_search_out_clear(reg_search_out *out);

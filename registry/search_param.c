@@ -39,6 +39,7 @@ static const reg_search_param params_location[] = {
     { REG_LOCATION, "address-state", REG_SP_STRING, "address.state", NULL, SP "Location-address-state", NULL },
     { REG_LOCATION, "address-country", REG_SP_STRING, "address.country", NULL, SP "Location-address-country", NULL },
     { REG_LOCATION, "address-postalcode", REG_SP_STRING, "address.postalCode", NULL, SP "Location-address-postalcode", NULL },
+    { REG_LOCATION, "near", REG_SP_SPECIAL, "position", NULL, SP "Location-near", "latitude|longitude|distance|unit (WGS84; units km (default), m, [mi_i]): Locations whose position lies within that true geodesic distance (PostGIS geography on the WGS84 spheroid), nearest first unless _sort says otherwise, the distance reported per entry with the location-distance extension (in the unit asked for). Without a distance: 50 km. At most 1000 km" },
     { REG_LOCATION, NULL, 0, NULL, NULL, NULL, NULL },
 };
 static const reg_search_param params_healthcareservice[] = {
@@ -479,11 +480,27 @@ walk(json_t *out, const reg_search_param *sp, const json_t *v, const char *path)
     walk(out, sp, json_object_get(v, seg), dot ? dot + 1 : "");
 }
 
+/* Location.position as a point for `near` (WGS84, decimal degrees; validation has checked the
+ * ranges). The numbers keep their text. */
+static void
+position_of(json_t *out, const json_t *res)
+{
+    const json_t *pos = json_object_get(res, "position");
+    const json_t *lon = json_object_get(pos, "longitude"), *lat = json_object_get(pos, "latitude");
+    if (!core_json_is_number(lon) || !core_json_is_number(lat))
+        return;
+    json_array_append_new(
+        out, json_pack("{s:s, s:s, s:O, s:O}", "p", "position", "k", "g", "lon", lon, "lat", lat));
+}
+
 json_t *
 reg_index_build(const json_t *res, int type)
 {
     json_t *out = json_array();
     const reg_search_param *sp;
+
+    if (type == REG_LOCATION)
+        position_of(out, res);
 
     for (sp = reg_search_params(type); sp->name; sp++) {
         char paths[256], *save = NULL, *tok;

@@ -282,8 +282,21 @@ web_search(web_req *r, reg_type t, int post)
             } else {
                 puts_(&o, h->json);
             }
-            puts_(&o, h->include ? ",\"search\":{\"mode\":\"include\"}}"
-                                 : ",\"search\":{\"mode\":\"match\"}}");
+            if (!h->include && h->distance >= 0) {
+                /* R4 location-distance: how far the match is from the near point */
+                char d[256];
+                snprintf(
+                    d, sizeof(d),
+                    ",\"search\":{\"extension\":[{\"url\":\"http://hl7.org/fhir/"
+                    "StructureDefinition/location-distance\",\"valueDistance\":{\"value\":%.6g,"
+                    "\"unit\":\"%s\",\"system\":\"http://unitsofmeasure.org\",\"code\":\"%s\"}}"
+                    "],\"mode\":\"match\"}}",
+                    h->distance, res.near_unit, res.near_unit);
+                puts_(&o, d);
+            } else {
+                puts_(&o, h->include ? ",\"search\":{\"mode\":\"include\"}}"
+                                     : ",\"search\":{\"mode\":\"match\"}}");
+            }
         }
         if (res.ignored) {
             /* lenient handling: say what was not applied (R4: an outcome entry) */

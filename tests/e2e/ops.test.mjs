@@ -119,7 +119,8 @@ describe('ops', { skip }, () => {
         }
         for (const p of res.searchParam || []) {
           claimed.push(`${T}:search ${p.name}`);
-          const v = SEARCH_VALUE[p.type];
+          // booleans take true/false; near takes latitude|longitude|distance|unit
+          const v = p.name === 'active' ? 'true' : p.name === 'near' ? '8.48|-13.23|10|km' : SEARCH_VALUE[p.type];
           if (v === null || v === undefined) continue;
           const r = await S.req('GET', `/fhir/${T}?${encodeURIComponent(p.name)}=${encodeURIComponent(v)}&_count=1`, { ...ed, headers: { Prefer: 'handling=strict' } });
           assert.equal(r.status, 200, `claimed search param ${T}?${p.name} (${p.type}): ${r.status} ${r.text.slice(0, 300)}`);
