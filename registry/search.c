@@ -99,6 +99,7 @@ typedef struct query {
     char near_expr[640]; /* with near: SQL for the resource's distance from the point, in metres */
     double near_factor;  /* metres per unit asked for */
     char near_unit[16];
+    int area_sort; /* contains: innermost (smallest boundary) first unless _sort says otherwise */
     sb self;
     sb ignored;
     core_err *err;
@@ -759,6 +760,99 @@ frag_near(query *q, sb *w, const char *rt, const char *id, const char *name, con
     return 0;
 }
 
+/* contains=lat|lon, within=Location/id, bbox=minLon,minLat,maxLon,maxLat. Point-in-polygon runs
+ * on geometry (ST_Covers with the GiST index; planar on lon/lat, which is how boundaries are
+ * drawn), distances on geography. */
+static int
+frag_spatial(query *q,
+             sb *w,
+             const char *rt,
+             const char *id,
+             const char *which,
+             const char *name,
+             const char *value)
+{
+    int a = ++q->alias;
+    char *end;
+
+    if (strcmp(which, "contains") == 0) {
+        char buf[128], num[2][40];
+        char *bar;
+        double lat, lon;
+        int plon, plat;
+        if (strlen(value) >= sizeof(buf) || !(bar = strchr(strcpy(buf, value), '|')))
+            return bad_value(q, name, value, "use latitude|longitude, e.g. 8.48|-13.23");
+        *bar = '\0';
+        lat = strtod(buf, &end);
+        if (*end || end == buf || !(lat >= -90.0 && lat <= 90.0))
+            return bad_value(q, name, value, "latitude must be a number between -90 and 90");
+        lon = strtod(bar + 1, &end);
+        if (*end || end == bar + 1 || !(lon >= -180.0 && lon <= 180.0))
+            return bad_value(q, name, value, "longitude must be a number between -180 and 180");
+        snprintf(num[0], sizeof(num[0]), "%.10g", lon);
+        snprintf(num[1], sizeof(num[1]), "%.10g", lat);
+        if ((plon = val(q, num[0])) < 0 || (plat = val(q, num[1])) < 0)
+            return too_many(q);
+        sb_addf(
+            w,
+            "EXISTS (SELECT 1 FROM sp_geo b%d WHERE b%d.rtype = %s AND b%d.id = %s AND b%d.param "
+            "= 'boundary' AND ST_Covers(b%d.geom, ST_SetSRID(ST_MakePoint($%d::float8, "
+            "$%d::float8), 4326)))",
+            a, a, rt, a, id, a, a, plon, plat);
+        if (!q->area_sort)
+            q->area_sort = 1; /* innermost first */
+        return 0;
+    }
+    if (strcmp(which, "within") == 0) {
+        char type[64], bid[65];
+        int pb;
+        if (strchr(value, '/')
+                ? reg_ref_split(value, type, bid) < 0 || strcmp(type, "Location") != 0
+                : !reg_id_valid(value))
+            return bad_value(q, name, value, "use Location/id");
+        if (!strchr(value, '/'))
+            core_strlcpy(bid, value, sizeof(bid));
+        if ((pb = val(q, bid)) < 0)
+            return too_many(q);
+        sb_addf(w,
+                "EXISTS (SELECT 1 FROM sp_geo p%d JOIN sp_geo w%d ON w%d.rtype = 'Location' AND "
+                "w%d.id = $%d AND w%d.param = 'boundary' AND ST_Covers(w%d.geom, p%d.geom) WHERE "
+                "p%d.rtype = %s AND p%d.id = %s AND p%d.param = 'position')",
+                a, a, a, a, pb, a, a, a, a, rt, a, id, a);
+        return 0;
+    }
+    if (strcmp(which, "bbox") == 0) {
+        double v[4];
+        char num[4][40];
+        int pv[4];
+        const char *p = value;
+        for (int i = 0; i < 4; i++) {
+            v[i] = strtod(p, &end);
+            if (end == p || (i < 3 ? *end != ',' : *end != '\0'))
+                return bad_value(q, name, value,
+                                 "use minLongitude,minLatitude,maxLongitude,maxLatitude");
+            p = end + 1;
+        }
+        if (!(v[0] >= -180 && v[2] <= 180 && v[1] >= -90 && v[3] <= 90 && v[0] <= v[2] &&
+              v[1] <= v[3]))
+            return bad_value(q, name, value,
+                             "the box must lie within -180..180, -90..90 with min <= max");
+        for (int i = 0; i < 4; i++) {
+            snprintf(num[i], sizeof(num[i]), "%.10g", v[i]);
+            if ((pv[i] = val(q, num[i])) < 0)
+                return too_many(q);
+        }
+        sb_addf(
+            w,
+            "EXISTS (SELECT 1 FROM sp_geo x%d WHERE x%d.rtype = %s AND x%d.id = %s AND x%d.param "
+            "= 'position' AND x%d.geom && ST_MakeEnvelope($%d::float8, $%d::float8, $%d::float8, "
+            "$%d::float8, 4326))",
+            a, a, rt, a, id, a, a, pv[0], pv[1], pv[2], pv[3]);
+        return 0;
+    }
+    return 1;
+}
+
 /* One parameter (name may carry a modifier or a chain) about the resource (rt, id) of type. */
 static int
 fragment(query *q,
@@ -795,6 +889,8 @@ fragment(query *q,
     if (sp && sp->kind == REG_SP_SPECIAL && strcmp(sp->name, "near") == 0 && !dot && !mod &&
         depth == 0)
         return frag_near(q, w, rt, id, name, value);
+    if (sp && sp->kind == REG_SP_SPECIAL && !dot && !mod)
+        return frag_spatial(q, w, rt, id, sp->name, name, value);
     if (!sp || sp->kind == REG_SP_SPECIAL)
         return 1; /* unknown: the caller decides (strict or lenient) */
 
@@ -1364,6 +1460,14 @@ reg_search(reg_search_out *out,
                 sb_add(&q.ignored, ",");
             sb_add(&q.ignored, name);
         }
+    }
+    if (q.area_sort && !q.near_expr[0] && q.nsort == 0) {
+        sortkey *k = &q.sort[q.nsort++];
+        memset(k, 0, sizeof(*k));
+        k->expr_fmt = "(SELECT min(ST_Area(b.geog)) FROM sp_geo b WHERE b.rtype = r.rtype AND b.id "
+                      "= r.id AND b.param = 'boundary')";
+        k->cast = "float8";
+        k->hidden = 1;
     }
     if (q.near_expr[0] && q.nsort == 0) {
         /* near: nearest first unless _sort says otherwise */

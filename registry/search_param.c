@@ -39,6 +39,9 @@ static const reg_search_param params_location[] = {
     { REG_LOCATION, "address-state", REG_SP_STRING, "address.state", NULL, SP "Location-address-state", NULL },
     { REG_LOCATION, "address-country", REG_SP_STRING, "address.country", NULL, SP "Location-address-country", NULL },
     { REG_LOCATION, "address-postalcode", REG_SP_STRING, "address.postalCode", NULL, SP "Location-address-postalcode", NULL },
+    { REG_LOCATION, "contains", REG_SP_SPECIAL, "extension(location-boundary-geojson)", NULL, "http://hl7.org/fhir/SearchParameter/Location-contains", "latitude|longitude (WGS84): Locations whose boundary (location-boundary-geojson) covers the point, innermost (smallest area) first; the R5 parameter" },
+    { REG_LOCATION, "within", REG_SP_SPECIAL, "position", NULL, "https://profiles.mahali.health/fhir/SearchParameter/Location-within", "Location/id: Locations whose position lies inside (or on the edge of) that Location's boundary, whatever partOf says" },
+    { REG_LOCATION, "bbox", REG_SP_SPECIAL, "position", NULL, "https://profiles.mahali.health/fhir/SearchParameter/Location-bbox", "minLongitude,minLatitude,maxLongitude,maxLatitude (WGS84): Locations whose position lies in the box, for maps" },
     { REG_LOCATION, "near", REG_SP_SPECIAL, "position", NULL, SP "Location-near", "latitude|longitude|distance|unit (WGS84; units km (default), m, [mi_i]): Locations whose position lies within that true geodesic distance (PostGIS geography on the WGS84 spheroid), nearest first unless _sort says otherwise, the distance reported per entry with the location-distance extension (in the unit asked for). Without a distance: 50 km. At most 1000 km" },
     { REG_LOCATION, NULL, 0, NULL, NULL, NULL, NULL },
 };

@@ -9,6 +9,7 @@ CREATE TABLE sp_geo (
     geom  geometry NOT NULL
 );
 CREATE INDEX sp_geo_position ON sp_geo USING gist (geog) WHERE param = 'position';
+CREATE INDEX sp_geo_position_box ON sp_geo USING gist (geom) WHERE param = 'position';
 CREATE INDEX sp_geo_boundary ON sp_geo USING gist (geom) WHERE param = 'boundary';
 CREATE INDEX sp_geo_owner ON sp_geo (rtype, id);
 
