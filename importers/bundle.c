@@ -9,7 +9,7 @@ int
 imp_bundle_put_all(imp_report *out, core_db *db, json_t *bundle, const char *actor, core_err *err)
 {
     json_t *entries = json_object_get(bundle, "entry"), *entry;
-    reg_actor who = { actor, NULL };
+    reg_actor who = { actor, NULL, 0 };
     size_t i;
 
     memset(out, 0, sizeof(*out));

@@ -257,7 +257,7 @@ run_entry(reg_bundle_result *res, core_db *db, entry *e, const reg_actor *who, c
             return rc;
         }
         json_object_set_new(e->resource, "id", json_string(e->id));
-        rc = reg__check_body(e->resource, (reg_type)e->type, err);
+        rc = reg__check_body(e->resource, (reg_type)e->type, who, err);
         if (rc == 0)
             rc = reg__write_row(&w, db, (reg_type)e->type, e->id, "create", e->resource, 0, who,
                                 err);

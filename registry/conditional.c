@@ -199,7 +199,7 @@ reg_create_if_none(reg_write *out,
     }
     if (json_is_object(res))
         json_object_del(res, "id");
-    if (reg__check_body(res, t, err) < 0) {
+    if (reg__check_body(res, t, who, err) < 0) {
         criteria_clear(&c);
         return -1;
     }

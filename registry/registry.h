@@ -37,7 +37,11 @@ int reg_id_valid(const char *s);
 typedef struct reg_actor {
     const char *name;        /* token name or user */
     const char *remote_addr; /* client address, or NULL */
+    int repair_boundaries;   /* 1: repair invalid Location boundaries (GEOS) instead of 422 */
 } reg_actor;
+
+/** Free this thread's registry state (its GEOS context). Call when a worker thread ends. */
+void reg_thread_cleanup(void);
 
 /* The outcome of a write. */
 typedef struct reg_write {

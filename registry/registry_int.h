@@ -3,6 +3,7 @@
 #ifndef REG_REGISTRY_INT_H
 #define REG_REGISTRY_INT_H
 
+#include "geo/geo.h"
 #include "registry/registry.h"
 
 /** Write one version through mahali_write (mode "create", "update" or "delete"); res has
@@ -19,8 +20,12 @@ int reg__write_row(reg_write *out,
 /** Map the store's SQLSTATEs (MH404, MH409, MH412, MH422, MH423, MH424, 23505) of the last
  *  failed statement on db onto err; -1 always (err left as is for other states). */
 int reg__store_err(core_err *err, core_db *db, reg_type t, const char *id, int if_match);
-/** Validate a body as a resource of type t (object, R4 model, mCSD profiles). */
-int reg__check_body(json_t *res, reg_type t, core_err *err);
+/** Validate a body as a resource of type t (object, R4 model, mCSD profiles) and, for a
+ *  Location, each boundary with GEOS (422 with the reason and place, 413 over the caps); with
+ *  who->repair_boundaries an invalid boundary is repaired in res instead. who may be NULL. */
+int reg__check_body(json_t *res, reg_type t, const reg_actor *who, core_err *err);
+/** This thread's GEOS context (created on first use; freed by reg_thread_cleanup). */
+geo_ctx *reg__geo(void);
 /** A new random id (UUID v4 text) in out. */
 void reg__new_id(char out[40]);
 /** 1 while db is inside an open transaction block. */

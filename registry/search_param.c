@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "registry/registry.h"
+#include "registry/registry_int.h"
 
 #define SP "http://hl7.org/fhir/SearchParameter/"
 
@@ -496,14 +496,46 @@ position_of(json_t *out, const json_t *res)
         out, json_pack("{s:s, s:s, s:O, s:O}", "p", "position", "k", "g", "lon", lon, "lat", lat));
 }
 
+/* Each boundary extension as GeoJSON for PostGIS (already validated, and repaired if asked,
+ * by reg__check_body; one that fails here is left out of the index rather than failing). */
+static void
+boundaries_of(json_t *out, const json_t *res)
+{
+    const json_t *exts = json_object_get(res, "extension"), *ext;
+    size_t i;
+
+    json_array_foreach (exts, i, ext) {
+        const json_t *data = json_object_get(json_object_get(ext, "valueAttachment"), "data");
+        const char *url = json_string_value(json_object_get(ext, "url"));
+        geo_boundary_opts o = GEO_BOUNDARY_OPTS_INIT;
+        geo_boundary *b = NULL;
+        core_err err = CORE_ERR_INIT;
+        char *gj = NULL;
+        size_t len = 0;
+
+        if (!url || strcmp(url, GEO_BOUNDARY_URL) != 0 || !core_json_is_text(data))
+            continue;
+        if (geo_boundary_parse(&b, reg__geo(), json_string_value(data), json_string_length(data),
+                               &o, &err) == 0 &&
+            geo_boundary_geojson(&gj, &len, reg__geo(), b, &err) == 0)
+            json_array_append_new(
+                out, json_pack("{s:s, s:s, s:s}", "p", "boundary", "k", "b", "gj", gj));
+        free(gj);
+        geo_boundary_free(reg__geo(), b);
+        core_err_clear(&err);
+    }
+}
+
 json_t *
 reg_index_build(const json_t *res, int type)
 {
     json_t *out = json_array();
     const reg_search_param *sp;
 
-    if (type == REG_LOCATION)
+    if (type == REG_LOCATION) {
         position_of(out, res);
+        boundaries_of(out, res);
+    }
 
     for (sp = reg_search_params(type); sp->name; sp++) {
         char paths[256], *save = NULL, *tok;

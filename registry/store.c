@@ -2,6 +2,7 @@
  * history and audit in one transaction, optimistic lock on the version); reads come from the
  * current partition or from history. Contents travel as JSON text; numbers keep their exact
  * text both ways (jsonb keeps numeric scale, core_json keeps number literals). */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,12 +237,77 @@ reg__write_row(reg_write *out,
     return 0;
 }
 
+/* This thread's GEOS context: registry functions run on whatever thread calls them (a civetweb
+ * worker, the CLI), so the context is thread-local and freed by reg_thread_cleanup. */
+static _Thread_local geo_ctx *thread_geo;
+
+geo_ctx *
+reg__geo(void)
+{
+    if (!thread_geo && !(thread_geo = geo_ctx_create()))
+        abort(); /* GEOS could not allocate: out of memory */
+    return thread_geo;
+}
+
+void
+reg_thread_cleanup(void)
+{
+    geo_ctx_free(thread_geo);
+    thread_geo = NULL;
+}
+
+/* Validate every boundary extension of a Location with GEOS; repair in place when asked. */
+static int
+check_boundaries(json_t *res, const reg_actor *who, core_err *err)
+{
+    json_t *exts = json_object_get(res, "extension"), *ext;
+    size_t i;
+
+    json_array_foreach (exts, i, ext) {
+        json_t *att = json_object_get(ext, "valueAttachment"), *data;
+        const char *url = json_string_value(json_object_get(ext, "url"));
+        geo_boundary_opts o = GEO_BOUNDARY_OPTS_INIT;
+        geo_boundary *b = NULL;
+
+        if (!url || strcmp(url, GEO_BOUNDARY_URL) != 0 ||
+            !core_json_is_text(data = json_object_get(att, "data")))
+            continue;
+        o.repair = who && who->repair_boundaries;
+        o.ext_index = (int)i;
+        if (geo_boundary_parse(&b, reg__geo(), json_string_value(data), json_string_length(data),
+                               &o, err) < 0)
+            return -1;
+        if (geo_boundary_repair_reason(b)) {
+            /* store what was repaired, so that what is kept is what is indexed */
+            char *gj = NULL, *b64;
+            size_t len = 0, cap;
+            if (geo_boundary_geojson(&gj, &len, reg__geo(), b, err) < 0) {
+                geo_boundary_free(reg__geo(), b);
+                return -1;
+            }
+            cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+            b64 = malloc(cap);
+            if (!b64)
+                abort();
+            sodium_bin2base64(b64, cap, (const unsigned char *)gj, len,
+                              sodium_base64_VARIANT_ORIGINAL);
+            json_object_set_new(att, "data", json_string(b64));
+            free(b64);
+            free(gj);
+        }
+        geo_boundary_free(reg__geo(), b);
+    }
+    return 0;
+}
+
 int
-reg__check_body(json_t *res, reg_type t, core_err *err)
+reg__check_body(json_t *res, reg_type t, const reg_actor *who, core_err *err)
 {
     if (!json_is_object(res))
         return core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "the body must be a JSON object");
-    return reg_validate(res, reg_type_name(t), err);
+    if (reg_validate(res, reg_type_name(t), err) < 0)
+        return -1;
+    return t == REG_LOCATION ? check_boundaries(res, who, err) : 0;
 }
 
 void
@@ -274,7 +340,7 @@ reg_create(
     /* the server assigns the id of a created resource; a client's id is ignored (R4 3.1.0.4) */
     if (json_is_object(res))
         json_object_del(res, "id");
-    if (reg__check_body(res, t, err) < 0)
+    if (reg__check_body(res, t, who, err) < 0)
         return -1;
     reg__new_id(id);
     return reg__write_row(out, db, t, id, "create", res, 0, who, err);
@@ -312,7 +378,7 @@ reg_update(reg_write *out,
         return core_err_set_at(err, 400, CORE_ISSUE_VALUE, id_path(t),
                                "id \"%.64s\" is not valid: use 1 to 64 letters, digits, '-' or '.'",
                                id);
-    if (reg__check_body(res, t, err) < 0)
+    if (reg__check_body(res, t, who, err) < 0)
         return -1;
     body_id = json_object_get(res, "id");
     if (!body_id)

@@ -7,7 +7,9 @@
  *    "primitives":{"<name>":{"json":"string"|"number"|"boolean", "base":"<primitive>"?,
  *                            "regex":"<R4 regex>"?, "maxLength":n?}, ...},
  *    "types":{"<name>":{"kind":"resource"|"complex"|"backbone",
- *                       "elements":[[name, type, min, max, flags?], ...]}, ...}}
+ *                       "elements":[[name, type, min, max, flags?, valueset?], ...]}, ...},
+ *    "valuesets":{"<canonical>":["<code>", ...], ...},
+ *    "unexpanded":{"<canonical>":"<why>", ...}}
  * One row per element, in StructureDefinition order (XML needs it): name is the JSON property
  * ("value[x]" for a choice, whose type is then the list of allowed types, expanded as
  * valueString, valueCodeableConcept...); type is a primitive, a type name, a backbone type named by
@@ -15,6 +17,11 @@
  * resource, told apart by its resourceType); min is a number, max "1", "*" or a number; flags
  * holds "a" (an XML attribute: no `_name` companion in JSON), "m" (isModifier), "s" (isSummary).
  * "Element" lists what a primitive's `_name` companion may hold. Resource.id is typed "id".
+ * valueset (flags is then present, maybe "") names the ValueSet of a required binding on an
+ * element of type code (in a choice: on its code expansion): the value must be one of the codes
+ * "valuesets" lists for it, in definition order. Required bindings whose value set the generator
+ * could not expand from the package (mime types, currencies) are not checked; "unexpanded" lists
+ * them with the reason, for people (the validator does not read it).
  *
  * The model is loaded once (pthread_once) into sorted arrays searched with bsearch, and is
  * read-only afterwards, so validation is thread-safe. Primitive formats are checked by hand
@@ -31,6 +38,7 @@
 #define MODEL_PATH "registry/fhir_model.json"
 #define MAX_ELEMS  128 /* elements per type; the largest in R4, ActivityDefinition, has 54 */
 #define MAX_ISSUES 100
+#define MAX_LISTED 10 /* codes of a value set listed in a message */
 #define MAX_DEPTH  CORE_JSON_MAX_DEPTH
 #define PATH_CAP   512
 #define STRING_MAX 1048576 /* R4 string: "SHALL NOT exceed 1MB" */
@@ -109,6 +117,14 @@ typedef enum tkind { K_PRIMITIVE, K_COMPLEX, K_BACKBONE, K_RESOURCE, K_ANY_RESOU
 
 typedef struct vtype vtype;
 
+/* The codes of a required value set: in model order for messages, in strcmp order for bsearch. */
+typedef struct vset {
+    const char *url; /* canonical, without |version */
+    const char **codes;
+    const char **sorted;
+    size_t n;
+} vset;
+
 typedef struct velem {
     const char *name;    /* as in the model, "value[x]" for a choice */
     const vtype **types; /* one, or the choices */
@@ -116,6 +132,7 @@ typedef struct velem {
     int min;
     int max; /* -1: unbounded */
     int index;
+    const vset *vs; /* required binding of its code type, or NULL */
     unsigned choice : 1;
     unsigned attr : 1;
     unsigned summary : 1; /* isSummary in the StructureDefinition (_summary=true keeps it) */
@@ -126,6 +143,7 @@ typedef struct vprop {
     const char *json; /* "longitude", "valueCodeableConcept" */
     const velem *el;
     const vtype *type;
+    const vset *vs;   /* the value must be one of these codes (type code, required binding) */
     int companion_ok; /* a `_json` companion is allowed: primitive, not xhtml, not an attribute */
 } vprop;
 
@@ -145,6 +163,8 @@ typedef struct model {
     json_t *json; /* keeps the names the tables point at alive */
     vtype *types; /* sorted by name */
     size_t ntypes;
+    vset *vsets; /* sorted by url */
+    size_t nvsets;
     vtype any_resource;
     const vtype *element;           /* what `_name` companions hold */
     const vtype *location_position; /* latitude/longitude range check */
@@ -165,6 +185,32 @@ static int
 cmp_prop(const void *a, const void *b)
 {
     return strcmp(((const vprop *)a)->json, ((const vprop *)b)->json);
+}
+
+static int
+cmp_vset(const void *a, const void *b)
+{
+    return strcmp(((const vset *)a)->url, ((const vset *)b)->url);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static const vset *
+find_vset(const model *m, const char *url)
+{
+    vset key;
+    key.url = url;
+    return bsearch(&key, m->vsets, m->nvsets, sizeof(vset), cmp_vset);
+}
+
+static int
+vset_has(const vset *vs, const char *code)
+{
+    return bsearch(&code, vs->sorted, vs->n, sizeof(const char *), cmp_str) != NULL;
 }
 
 static const vtype *
@@ -229,8 +275,10 @@ build_type(model *m, vtype *t, char *why, size_t cap)
         const json_t *ty = json_array_get(row, 1), *mx = json_array_get(row, 3);
         const char *name = json_string_value(json_array_get(row, 0));
         const char *flags = json_string_value(json_array_get(row, 4));
+        const json_t *vs = json_array_get(row, 5);
         velem *e = &t->elems[i];
         size_t len;
+        int has_code = 0;
 
         if (!name || !json_is_integer(json_array_get(row, 2)) || !json_string_value(mx)) {
             snprintf(why, cap, "type %s: bad element row %zu", t->name, i);
@@ -258,6 +306,12 @@ build_type(model *m, vtype *t, char *why, size_t cap)
                 snprintf(why, cap, "%s.%s: unknown type", t->name, name);
                 return -1;
             }
+            has_code |= e->types[k]->primtag == P_CODE;
+        }
+        if (vs &&
+            (!json_is_string(vs) || !has_code || !(e->vs = find_vset(m, json_string_value(vs))))) {
+            snprintf(why, cap, "%s.%s: bad or unknown value set", t->name, name);
+            return -1;
         }
         np += e->ntypes;
     }
@@ -285,6 +339,7 @@ build_type(model *m, vtype *t, char *why, size_t cap)
             }
             p->el = e;
             p->type = ty;
+            p->vs = ty->primtag == P_CODE ? e->vs : NULL;
             p->companion_ok = ty->kind == K_PRIMITIVE && ty->primtag != P_XHTML && !e->attr;
         }
     }
@@ -292,6 +347,63 @@ build_type(model *m, vtype *t, char *why, size_t cap)
     for (k = 1; k < t->nprops; k++) {
         if (strcmp(t->props[k - 1].json, t->props[k].json) == 0) {
             snprintf(why, cap, "type %s: property %s defined twice", t->name, t->props[k].json);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* m->vsets from the model's "valuesets" (absent: no required bindings). */
+static int
+build_vsets(model *m, const json_t *jv, char *why, size_t cap)
+{
+    const char *key;
+    const json_t *v;
+    size_t n = 0, i;
+
+    if (!jv)
+        return 0;
+    if (!json_is_object(jv)) {
+        snprintf(why, cap, "valuesets is not an object");
+        return -1;
+    }
+    m->vsets = calloc(json_object_size(jv) + 1, sizeof(vset));
+    if (!m->vsets)
+        abort();
+    json_object_foreach ((json_t *)jv, key, v) {
+        vset *vs = &m->vsets[n++];
+        size_t k;
+
+        vs->url = key;
+        vs->n = json_array_size(v);
+        if (!json_is_array(v) || vs->n == 0) {
+            snprintf(why, cap, "value set %s: bad code list", key);
+            return -1;
+        }
+        vs->codes = calloc(vs->n, sizeof(char *));
+        vs->sorted = calloc(vs->n, sizeof(char *));
+        if (!vs->codes || !vs->sorted)
+            abort();
+        for (k = 0; k < vs->n; k++) {
+            vs->codes[k] = vs->sorted[k] = json_string_value(json_array_get(v, k));
+            if (!vs->codes[k]) {
+                snprintf(why, cap, "value set %s: code %zu is not a string", key, k);
+                return -1;
+            }
+        }
+        qsort(vs->sorted, vs->n, sizeof(char *), cmp_str);
+        for (k = 1; k < vs->n; k++) {
+            if (strcmp(vs->sorted[k - 1], vs->sorted[k]) == 0) {
+                snprintf(why, cap, "value set %s: code %s listed twice", key, vs->sorted[k]);
+                return -1;
+            }
+        }
+    }
+    m->nvsets = n;
+    qsort(m->vsets, m->nvsets, sizeof(vset), cmp_vset);
+    for (i = 1; i < m->nvsets; i++) {
+        if (strcmp(m->vsets[i - 1].url, m->vsets[i].url) == 0) {
+            snprintf(why, cap, "value set %s defined twice", m->vsets[i].url);
             return -1;
         }
     }
@@ -369,6 +481,8 @@ build_model(model *m, char *why, size_t cap)
     }
     m->any_resource.name = "Resource";
     m->any_resource.kind = K_ANY_RESOURCE;
+    if (build_vsets(m, json_object_get(m->json, "valuesets"), why, cap) < 0)
+        return -1;
     for (i = 0; i < m->ntypes; i++) {
         if (m->types[i].kind != K_PRIMITIVE && build_type(m, &m->types[i], why, cap) < 0)
             return -1;
@@ -415,6 +529,20 @@ reg_model_is_resource_type(const char *name)
         return 0;
     t = find_type(loaded, name);
     return t && t->kind == K_RESOURCE;
+}
+
+int
+reg_model_is_mandatory(const char *type, const char *json_name)
+{
+    const vtype *t;
+    const vprop *p;
+
+    if (!type || !json_name || reg_model_load(NULL) < 0 || !(t = find_type(loaded, type)))
+        return 0;
+    if (json_name[0] == '_')
+        json_name++;
+    p = find_prop(t, json_name);
+    return p && p->el->min > 0;
 }
 
 int
@@ -1130,9 +1258,46 @@ check_xhtml(vctx *c, const char *s, size_t n)
 static void check_object(vctx *c, const json_t *obj, const vtype *t, int is_resource);
 static void check_resource(vctx *c, const json_t *obj, const vtype *expect);
 
-/* One primitive value (not null) at the current path; name is its JSON property. */
+/* "<name> must be one of a, b, c (got "x")": at most MAX_LISTED codes, and only as many as fit
+ * in a message; when cut, the list ends with "..." followed by the size and the value set. */
 static void
-check_prim(vctx *c, const vtype *t, const char *name, const json_t *v)
+report_code(vctx *c, const char *name, const vset *vs, const json_t *v)
+{
+    static const char lead[] = " must be one of ";
+    char gotb[72], tail[200], list[256];
+    const char *got = describe(gotb, v);
+    size_t k, w, room, fixed;
+    int cut;
+
+    for (cut = 0; cut < 2; cut++) {
+        if (cut)
+            snprintf(tail, sizeof(tail), ", ... (%zu codes of %s) (got %s)", vs->n, vs->url, got);
+        else
+            snprintf(tail, sizeof(tail), " (got %s)", got);
+        fixed = strlen(name) + strlen(lead) + strlen(tail);
+        room = fixed < sizeof(list) - 1 ? sizeof(list) - 1 - fixed : 0;
+        for (k = w = 0; k < vs->n && k < MAX_LISTED; k++) {
+            size_t len = strlen(vs->codes[k]), sep = k ? 2 : 0;
+            if (w + sep + len > room)
+                break;
+            memcpy(list + w, ", ", sep);
+            memcpy(list + w + sep, vs->codes[k], len);
+            w += sep + len;
+        }
+        list[w] = '\0';
+        if (k == vs->n || (cut && k > 0))
+            break;
+    }
+    if (cut == 2)
+        report(c, 400, CORE_ISSUE_VALUE, "%s must be a code of %s (got %s)", name, vs->url, got);
+    else
+        report(c, 400, CORE_ISSUE_VALUE, "%s%s%s%s", name, lead, list, tail);
+}
+
+/* One primitive value (not null) at the current path; name is its JSON property; vs: the codes
+ * it must be one of (a code with a required binding), or NULL. */
+static void
+check_prim(vctx *c, const vtype *t, const char *name, const vset *vs, const json_t *v)
 {
     int pi = t->prim;
     const char *accepted = prims[pi].accepted;
@@ -1237,6 +1402,8 @@ check_prim(vctx *c, const vtype *t, const char *name, const json_t *v)
     if (!ok)
         report(c, 400, CORE_ISSUE_VALUE, "%s must be %s (got %s)", name, accepted,
                describe(got, v));
+    else if (vs && !vset_has(vs, s))
+        report_code(c, name, vs, v);
 }
 
 /* A primitive's `_name` companion entry (not null): an object holding id and extension. */
@@ -1266,7 +1433,7 @@ check_primitive_slot(vctx *c, const vprop *p, const json_t *v, const json_t *com
         else if (v && json_is_null(v))
             report(c, 400, CORE_ISSUE_VALUE, "%s must not be null", name);
         else if (v)
-            check_prim(c, p->type, name, v);
+            check_prim(c, p->type, name, p->vs, v);
         if (comp && json_is_array(comp))
             report(c, 400, CORE_ISSUE_STRUCTURE, "_%s must be a single value, not an array", name);
         else if (comp && json_is_null(comp))
@@ -1310,7 +1477,7 @@ check_primitive_slot(vctx *c, const vprop *p, const json_t *v, const json_t *com
         if (!vi && !ci)
             report(c, 400, CORE_ISSUE_VALUE, "%s must not be null", name);
         if (vi)
-            check_prim(c, p->type, name, vi);
+            check_prim(c, p->type, name, p->vs, vi);
         if (ci)
             check_companion(c, name, ci);
         path_pop(c, old);

@@ -17,6 +17,9 @@ int reg_model_is_resource_type(const char *name);
 /** 1 if the JSON property json_name ("name", "_name", "valueString") of the resource type is a
  *  summary element (isSummary: kept by _summary=true), else 0. */
 int reg_model_is_summary(const char *type, const char *json_name);
+/** 1 if the JSON property json_name of the resource type is a mandatory element (min >= 1:
+ *  kept by _summary=text and _elements so that a subset stays valid FHIR), else 0. */
+int reg_model_is_mandatory(const char *type, const char *json_name);
 
 /** Validate res as a resource of the given type. Checks, collecting every issue (first in err,
  *  the rest in err->more), each with the FHIRPath of the element ("Location.position.latitude"):
@@ -26,6 +29,7 @@ int reg_model_is_summary(const char *type, const char *json_name);
  *    JSON kinds), cardinality min/max, primitive formats per the R4 regexes (id, date,
  *    dateTime, instant, uri, code, decimal, integer ranges, base64...), contained resources
  *    and Bundle entries by their own resourceType (400 structure / required / value);
+ *  - codes of required bindings (400 value: "status must be one of active, ...");
  *  - no empty objects, arrays or strings (400 value), xhtml narrative with no script or event
  *    handler attributes (422 invalid);
  *  - mCSD rules of ../shared/mcsd.md §4 for each mCSD profile canonical in meta.profile

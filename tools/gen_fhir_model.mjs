@@ -3,6 +3,8 @@
 // the official R4 StructureDefinitions (npm package hl7.fhir.r4.examples@4.0.1, CC0). Every
 // resource and complex datatype (derivation "specialization", not abstract) becomes a list of
 // elements in StructureDefinition order; backbone elements become named types ("Location.position").
+// Required bindings on code elements carry the bound ValueSet, expanded from the package's
+// ValueSet-*.json and CodeSystem-*.json (see "required bindings" below).
 // The output format is documented at the top of registry/validate.c. The output is deterministic.
 //
 // Usage: node tools/gen_fhir_model.mjs [package-dir | package.tgz] [--out path]
@@ -67,13 +69,23 @@ function packageDir() {
 
 const { dir, tmp } = packageDir();
 const sds = new Map();
+const valueSets = new Map(); // canonical -> ValueSet
+const codeSystems = new Map(); // canonical -> CodeSystem
 for (const f of fs.readdirSync(dir).sort()) {
-  if (!f.startsWith('StructureDefinition-') || !f.endsWith('.json')) continue;
-  const sd = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
-  sds.set(sd.id, sd);
+  if (!f.endsWith('.json')) continue;
+  if (f.startsWith('StructureDefinition-')) {
+    const sd = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
+    sds.set(sd.id, sd);
+  } else if (f.startsWith('ValueSet-') || f.startsWith('CodeSystem-')) {
+    const r = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
+    const map = r.resourceType === 'ValueSet' ? valueSets : codeSystems;
+    if (r.url && map.has(r.url)) fail(`${r.url} defined twice`);
+    if (r.url) map.set(r.url, r);
+  }
 }
 if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 if (sds.size === 0) fail(`no StructureDefinition-*.json in ${dir}`);
+if (valueSets.size === 0 || codeSystems.size === 0) fail(`no ValueSet-/CodeSystem-*.json in ${dir}`);
 
 const ext = (t, url) => (t.extension || []).find((x) => x.url === url);
 
@@ -108,6 +120,107 @@ for (const name of [...prims.keys()].sort()) {
   if (p.regex) o.regex = p.regex;
   if (p.maxLength) o.maxLength = p.maxLength;
   primitives[name] = o;
+}
+
+// ---- required bindings --------------------------------------------------------------------
+// An element of type code (a choice: its code expansion) with a required binding may hold only
+// the codes of the bound ValueSet. Value sets are expanded from the package alone: compose.include
+// entries listing concepts, or naming a whole CodeSystem (every concept, nested ones included,
+// except those marked notSelectable/abstract, as the FHIR JSON schema's enums do), or other value
+// sets (intersected with each other and with the system's codes), minus compose.exclude. A value
+// set that cannot be expanded completely from the package (a filter, a code system outside it
+// such as BCP-13 mime types or ISO 4217 currencies, one that is not content "complete") is left
+// unchecked and listed under "unexpanded" with the reason. Codes keep their definition order.
+const canonical = (u) => u.split('|')[0];
+const expansions = new Map(); // canonical -> { codes } or { skip: reason }
+
+function conceptCodes(concepts, acc) {
+  for (const c of concepts || []) {
+    const abstract = (c.property || []).some(
+      (p) => (p.code === 'notSelectable' || p.code === 'abstract') && p.valueBoolean === true,
+    );
+    if (!abstract) acc.push(c.code);
+    conceptCodes(c.concept, acc);
+  }
+  return acc;
+}
+
+// One compose.include or compose.exclude entry.
+function expandSet(set) {
+  if ((set.filter || []).length) return { skip: `filter on ${set.system}` };
+  let codes = null;
+  if (set.system) {
+    if (set.concept) {
+      codes = set.concept.map((c) => c.code);
+    } else {
+      const cs = codeSystems.get(set.system);
+      if (!cs) return { skip: `code system ${set.system} is not in the package` };
+      if (cs.content !== 'complete') return { skip: `code system ${set.system} is ${cs.content}` };
+      codes = conceptCodes(cs.concept, []);
+    }
+  }
+  for (const u of set.valueSet || []) {
+    const r = expandValueSet(canonical(u));
+    if (r.skip) return r;
+    codes = codes === null ? r.codes.slice() : codes.filter((c) => r.codes.includes(c));
+  }
+  if (codes === null) return { skip: 'an include without system or valueSet' };
+  return { codes };
+}
+
+function expandValueSet(url) {
+  if (expansions.has(url)) return expansions.get(url);
+  expansions.set(url, { skip: 'it includes itself' }); // until done: breaks cycles
+  const vs = valueSets.get(url);
+  let r;
+  if (!vs) r = { skip: 'not in the package' };
+  else if (!vs.compose || !(vs.compose.include || []).length) r = { skip: 'no compose.include' };
+  else {
+    const codes = [];
+    const excluded = new Set();
+    for (const inc of vs.compose.include) {
+      const x = expandSet(inc);
+      if (x.skip) {
+        r = x;
+        break;
+      }
+      codes.push(...x.codes);
+    }
+    for (const exc of r ? [] : vs.compose.exclude || []) {
+      const x = expandSet(exc);
+      if (x.skip) {
+        r = { skip: `exclude: ${x.skip}` };
+        break;
+      }
+      for (const c of x.codes) excluded.add(c);
+    }
+    if (!r) {
+      const list = [...new Set(codes)].filter((c) => !excluded.has(c));
+      r = list.length ? { codes: list } : { skip: 'empty expansion' };
+    }
+  }
+  expansions.set(url, r);
+  return r;
+}
+
+const usedSets = new Set(); // value sets some element row refers to
+const unexpanded = new Map(); // canonical -> { reason, elements }
+let boundChecked = 0;
+
+// The canonical of the ValueSet an element's code values must come from, or null.
+function requiredBinding(e, codes) {
+  const b = e.binding;
+  if (!b || b.strength !== 'required' || !b.valueSet || !codes.includes('code')) return null;
+  const url = canonical(b.valueSet);
+  const r = expandValueSet(url);
+  if (r.skip) {
+    if (!unexpanded.has(url)) unexpanded.set(url, { reason: r.skip, elements: [] });
+    unexpanded.get(url).elements.push(e.path);
+    return null;
+  }
+  usedSets.add(url);
+  boundChecked++;
+  return url;
 }
 
 // ---- resources and complex types ----------------------------------------------------------
@@ -157,6 +270,7 @@ function addType(sd) {
     if (!parent) fail(`${e.path}: parent not seen before`);
     const name = e.path.slice(dot + 1);
     let type;
+    let bound = null;
     if (e.contentReference) {
       type = e.contentReference.replace(/^#/, '');
     } else {
@@ -176,10 +290,12 @@ function addType(sd) {
       } else {
         fail(`${e.path}: several types on a non-choice element`);
       }
+      bound = requiredBinding(e, codes);
     }
     const row = [name, type, e.min, e.max];
     const f = flags(e);
-    if (f) row.push(f);
+    if (f || bound) row.push(f);
+    if (bound) row.push(bound);
     parent.elements.push(row);
   }
   for (const [p, t] of byPath) {
@@ -229,6 +345,22 @@ const tn = [...types.keys()].sort(byName);
 tn.forEach((n, i) =>
   lines.push(`${JSON.stringify(n)}:${JSON.stringify(types.get(n))}${i + 1 < tn.length ? ',' : ''}`),
 );
+lines.push('},');
+lines.push('"valuesets":{');
+const vn = [...usedSets].sort(byName);
+vn.forEach((u, i) =>
+  lines.push(
+    `${JSON.stringify(u)}:${JSON.stringify(expansions.get(u).codes)}${i + 1 < vn.length ? ',' : ''}`,
+  ),
+);
+lines.push('},');
+lines.push('"unexpanded":{');
+const un = [...unexpanded.keys()].sort(byName);
+un.forEach((u, i) =>
+  lines.push(
+    `${JSON.stringify(u)}:${JSON.stringify(unexpanded.get(u).reason)}${i + 1 < un.length ? ',' : ''}`,
+  ),
+);
 lines.push('}}');
 const text = `${lines.join('\n')}\n`;
 JSON.parse(text);
@@ -239,5 +371,12 @@ console.error(
   `gen_fhir_model: wrote ${out} (${text.length} bytes): ${pn.length} primitives, ` +
     Object.entries(counts)
       .map(([k, v]) => `${v} ${k}`)
-      .join(', '),
+      .join(', ') +
+    `; required bindings: ${boundChecked} code elements checked against ${vn.length} value sets, ` +
+    `${[...unexpanded.values()].reduce((n, x) => n + x.elements.length, 0)} left unchecked ` +
+    `(${un.length} value sets not expandable from the package)`,
 );
+for (const u of un) {
+  const x = unexpanded.get(u);
+  console.error(`  unexpanded ${u}: ${x.reason} (${x.elements.join(', ')})`);
+}

@@ -342,6 +342,11 @@ actor(web_req *r)
     reg_actor a;
     a.name = r->who.name[0] ? r->who.name : "anonymous";
     a.remote_addr = r->ri->remote_addr;
+    /* ?repair-boundary=true on a write: repair an invalid boundary instead of refusing it */
+    {
+        const char *rb = web_query(r, "repair-boundary");
+        a.repair_boundaries = rb && strcmp(rb, "true") == 0;
+    }
     return a;
 }
 

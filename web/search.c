@@ -61,7 +61,9 @@ subset(json_t *res, const char *type, const char *summary, const char *elements)
     for (iter = json_object_iter(res); iter;) {
         int keep;
         k = json_object_iter_key(iter);
-        if (strcmp(k, "resourceType") == 0 || strcmp(k, "id") == 0 || strcmp(k, "meta") == 0) {
+        if (strcmp(k, "resourceType") == 0 || strcmp(k, "id") == 0 || strcmp(k, "meta") == 0 ||
+            (strcmp(summary, "data") != 0 && reg_model_is_mandatory(type, k))) {
+            /* mandatory elements stay (R4 3.1.1.5.8-9), so the subset is still valid FHIR */
             keep = 1;
         } else if (elements) {
             const char *name = k[0] == '_' ? k + 1 : k;

@@ -35,6 +35,7 @@ thread_exit(const struct mg_context *ctx, int thread_type, void *user)
     (void)ctx;
     if (thread_type != 1 || !th)
         return;
+    reg_thread_cleanup();
     core_db_free(th->db);
     free(th);
 }

@@ -42,7 +42,7 @@ test_crud(void **state)
     core_db *db = db_open();
     core_err err = CORE_ERR_INIT;
     reg_write w, w2;
-    reg_actor who = { "test", "127.0.0.1" };
+    reg_actor who = { "test", "127.0.0.1", 0 };
     json_t *res = location(NULL, "Bo Government Hospital"), *got;
     int version;
     char lu[32];

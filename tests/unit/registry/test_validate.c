@@ -215,31 +215,25 @@ test_valid_features(void **state)
                  "Location");
 }
 
-/* Every official R4 example of the seven mCSD types (npm hl7.fhir.r4.examples@4.0.1): from
- * $MAHALI_FHIR_EXAMPLES, else tests/node_modules (npm ci in tests/); skipped if neither. */
-static void
-test_official_examples(void **state)
-{
-    static const char *const types[] = { "Organization",           "Location",
-                                         "HealthcareService",      "Practitioner",
-                                         "PractitionerRole",       "Endpoint",
-                                         "OrganizationAffiliation" };
-    char dir[1024];
-    const char *env = getenv("MAHALI_FHIR_EXAMPLES"), *src = getenv("MAHALI_SOURCE_DIR");
-    DIR *d;
-    struct dirent *de;
-    int checked = 0, failed = 0;
-    (void)state;
+static const char *const mcsd_types[] = { "Organization",           "Location",
+                                          "HealthcareService",      "Practitioner",
+                                          "PractitionerRole",       "Endpoint",
+                                          "OrganizationAffiliation" };
+#define NMCSD_TYPES (sizeof(mcsd_types) / sizeof(mcsd_types[0]))
 
-    if (env)
-        snprintf(dir, sizeof(dir), "%s", env);
-    else
-        snprintf(dir, sizeof(dir), "%s/tests/node_modules/hl7.fhir.r4.examples", src ? src : ".");
-    d = opendir(dir);
-    if (!d) {
-        print_message("no FHIR examples in %s (set MAHALI_FHIR_EXAMPLES)\n", dir);
-        skip();
-    }
+/* Validate every resource of the seven mCSD types in dir (files named <resourceType>-<id>.json,
+ * as in the npm package and the IG); *checked counts them. Returns the failures (each printed),
+ * or -1 if dir cannot be opened. */
+static int
+validate_dir(const char *dir, int *checked)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int failed = 0;
+
+    *checked = 0;
+    if (!d)
+        return -1;
     while ((de = readdir(d))) {
         char path[2048];
         FILE *f;
@@ -252,13 +246,13 @@ test_official_examples(void **state)
 
         if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
             continue;
-        /* the package names each example <resourceType>-<id>.json: read only candidates */
-        for (t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-            size_t tl = strlen(types[t]);
-            if (strncmp(de->d_name, types[t], tl) == 0 && de->d_name[tl] == '-')
+        /* read only candidates */
+        for (t = 0; t < NMCSD_TYPES; t++) {
+            size_t tl = strlen(mcsd_types[t]);
+            if (strncmp(de->d_name, mcsd_types[t], tl) == 0 && de->d_name[tl] == '-')
                 break;
         }
-        if (t == sizeof(types) / sizeof(types[0]))
+        if (t == NMCSD_TYPES)
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
         if (!(f = fopen(path, "rb")))
@@ -276,10 +270,10 @@ test_official_examples(void **state)
             continue; /* not all files are resources (package.json...) */
         }
         rt = json_string_value(json_object_get(j, "resourceType"));
-        for (t = 0; rt && t < sizeof(types) / sizeof(types[0]) && strcmp(rt, types[t]); t++)
+        for (t = 0; rt && t < NMCSD_TYPES && strcmp(rt, mcsd_types[t]); t++)
             ;
-        if (rt && t < sizeof(types) / sizeof(types[0])) {
-            checked++;
+        if (rt && t < NMCSD_TYPES) {
+            (*checked)++;
             if (reg_validate(j, rt, &err) != 0) {
                 failed++;
                 print_error("%s: %d %s at %s: %s\n", de->d_name, err.status,
@@ -290,8 +284,49 @@ test_official_examples(void **state)
         json_decref(j);
     }
     closedir(d);
+    return failed;
+}
+
+/* Every official R4 example of the seven mCSD types (npm hl7.fhir.r4.examples@4.0.1): from
+ * $MAHALI_FHIR_EXAMPLES, else tests/node_modules (npm ci in tests/); skipped if neither. */
+static void
+test_official_examples(void **state)
+{
+    char dir[1024];
+    const char *env = getenv("MAHALI_FHIR_EXAMPLES"), *src = getenv("MAHALI_SOURCE_DIR");
+    int checked, failed;
+    (void)state;
+
+    if (env)
+        snprintf(dir, sizeof(dir), "%s", env);
+    else
+        snprintf(dir, sizeof(dir), "%s/tests/node_modules/hl7.fhir.r4.examples", src ? src : ".");
+    if ((failed = validate_dir(dir, &checked)) < 0) {
+        print_message("no FHIR examples in %s (set MAHALI_FHIR_EXAMPLES)\n", dir);
+        skip();
+    }
     assert_int_equal(failed, 0);
     assert_int_equal(checked, 42); /* in hl7.fhir.r4.examples 4.0.1 */
+}
+
+/* Every example of the mCSD IG of the seven types (../shared/conformance/mcsd-json, beside the
+ * checkout, as test_xml uses it); skipped if absent. */
+static void
+test_mcsd_ig_examples(void **state)
+{
+    char dir[1024];
+    const char *src = getenv("MAHALI_SOURCE_DIR");
+    int checked, failed;
+    (void)state;
+
+    snprintf(dir, sizeof(dir), "%s/../shared/conformance/mcsd-json", src ? src : ".");
+    if ((failed = validate_dir(dir, &checked)) < 0) {
+        print_message("mCSD examples skipped: %s not found\n", dir);
+        skip();
+    }
+    print_message("mCSD IG examples: %d valid of %d\n", checked - failed, checked);
+    assert_int_equal(failed, 0);
+    assert_true(checked > 0);
 }
 
 /* ---- structure ------------------------------------------------------------------------------ */
@@ -469,6 +504,99 @@ test_coordinates(void **state)
                  "'position':{'latitude':-90.0001,'longitude':0}}]}",
                  "Location", 400, CORE_ISSUE_VALUE, "Location.contained[0].position.latitude",
                  "latitude must be between -90 and 90 (got -90.0001)", 0);
+}
+
+/* Elements of type code with a required binding hold only codes of the bound value set. */
+static void
+test_required_bindings(void **state)
+{
+    (void)state;
+    expect_issue("{'resourceType':'Location','name':'Ward 7','status':'bogus-status'}", "Location",
+                 400, CORE_ISSUE_VALUE, "Location.status",
+                 "status must be one of active, suspended, inactive (got \"bogus-status\")", 0);
+    expect_issue(
+        "{'resourceType':'Endpoint','status':'on','connectionType':{'code':'hl7-fhir-rest',"
+        "'system':'http://terminology.hl7.org/CodeSystem/endpoint-connection-type'},"
+        "'payloadType':[{'text':'any'}],'address':'http://example.org/fhir'}",
+        "Endpoint", 400, CORE_ISSUE_VALUE, "Endpoint.status",
+        "status must be one of active, suspended, error, off, entered-in-error, test (got "
+        "\"on\")",
+        0);
+    /* inside complex types and backbones, in arrays, in contained resources */
+    expect_issue("{'resourceType':'Location','address':{'use':'office','city':'Bo'}}", "Location",
+                 400, CORE_ISSUE_VALUE, "Location.address.use",
+                 "use must be one of home, work, temp, old, billing (got \"office\")", 0);
+    expect_issue("{'resourceType':'Practitioner','name':[{'use':'formal','family':'Galt'}]}",
+                 "Practitioner", 400, CORE_ISSUE_VALUE, "Practitioner.name[0].use",
+                 "use must be one of usual, official, temp, nickname, anonymous, old, maiden (got "
+                 "\"formal\")",
+                 0);
+    expect_issue("{'resourceType':'Location','hoursOfOperation':[{'allDay':true,"
+                 "'daysOfWeek':['mon','Tue']}]}",
+                 "Location", 400, CORE_ISSUE_VALUE, "Location.hoursOfOperation[0].daysOfWeek[1]",
+                 "daysOfWeek must be one of mon, tue, wed, thu, fri, sat, sun (got \"Tue\")", 0);
+    expect_issue("{'resourceType':'Organization','name':'x','contained':[{'resourceType':"
+                 "'Location','status':'closed'}]}",
+                 "Organization", 400, CORE_ISSUE_VALUE, "Organization.contained[0].status",
+                 "status must be one of active, suspended, inactive (got \"closed\")", 0);
+    expect_issue("{'resourceType':'Bundle','type':'bag','entry':[{'request':{'method':'FETCH',"
+                 "'url':'Location'}}]}",
+                 "Bundle", 400, CORE_ISSUE_VALUE, "Bundle.type",
+                 "type must be one of document, message, transaction, transaction-response, "
+                 "batch, batch-response, history, searchset, collection (got \"bag\")",
+                 1);
+    expect_issue("{'resourceType':'Bundle','type':'batch','entry':[{'request':{'method':'FETCH',"
+                 "'url':'Location'}}]}",
+                 "Bundle", 400, CORE_ISSUE_VALUE, "Bundle.entry[0].request.method",
+                 "method must be one of GET, HEAD, POST, PUT, DELETE, PATCH (got \"FETCH\")", 0);
+    /* a long value set: the first codes, then its size and canonical */
+    expect_issue("{'resourceType':'SearchParameter','url':'http://example.org/sp','name':'x',"
+                 "'status':'active','description':'x','code':'x','base':['Location','Place'],"
+                 "'type':'token'}",
+                 "SearchParameter", 400, CORE_ISSUE_VALUE, "SearchParameter.base[1]",
+                 "base must be one of Account, ActivityDefinition, AdverseEvent, "
+                 "AllergyIntolerance, Appointment, AppointmentResponse, AuditEvent, Basic, Binary, "
+                 "BiologicallyDerivedProduct, ... (148 codes of "
+                 "http://hl7.org/fhir/ValueSet/resource-types) (got \"Place\")",
+                 0);
+    /* codes are case-sensitive; a malformed code is reported once, as malformed */
+    expect_issue("{'resourceType':'Practitioner','gender':'Male'}", "Practitioner", 400,
+                 CORE_ISSUE_VALUE, "Practitioner.gender",
+                 "gender must be one of male, female, other, unknown (got \"Male\")", 0);
+    expect_issue("{'resourceType':'Location','status':'active '}", "Location", 400,
+                 CORE_ISSUE_VALUE, "Location.status",
+                 "status must be a code without leading, trailing or repeated whitespace (got "
+                 "\"active \")",
+                 0);
+    /* with a `_x` companion only the value is checked; a companion alone has none */
+    expect_issue("{'resourceType':'Location','status':'gone','_status':{'id':'s1'}}", "Location",
+                 400, CORE_ISSUE_VALUE, "Location.status",
+                 "status must be one of active, suspended, inactive (got \"gone\")", 0);
+    expect_issue("{'resourceType':'Location','hoursOfOperation':[{'daysOfWeek':['mon',null,'x'],"
+                 "'_daysOfWeek':[null,{'id':'d2'},null]}]}",
+                 "Location", 400, CORE_ISSUE_VALUE, "Location.hoursOfOperation[0].daysOfWeek[2]",
+                 "daysOfWeek must be one of mon, tue, wed, thu, fri, sat, sun (got \"x\")", 0);
+    /* every issue is collected */
+    expect_issue("{'resourceType':'Location','status':'open','mode':'type','telecom':[{'system':"
+                 "'beeper','value':'1','use':'home'},{'system':'fax','value':'2','use':'desk'}]}",
+                 "Location", 400, CORE_ISSUE_VALUE, "Location.status",
+                 "status must be one of active, suspended, inactive (got \"open\")", 3);
+    /* valid codes pass, wherever they are */
+    expect_valid("{'resourceType':'Location','status':'suspended','mode':'instance',"
+                 "'_status':{'id':'s1'},'identifier':[{'use':'official','value':'7'}],"
+                 "'telecom':[{'system':'phone','value':'1','use':'work'},"
+                 "{'system':'url','value':'http://example.org','use':'temp','period':"
+                 "{'start':'2020'}}],"
+                 "'address':{'use':'billing','type':'both','line':['Main St']},"
+                 "'hoursOfOperation':[{'daysOfWeek':['sat','sun'],'allDay':true}],"
+                 "'text':{'status':'extensions','div':'<div xmlns=\\'" XHTML "\\'>x</div>'}}",
+                 "Location");
+    expect_valid("{'resourceType':'Practitioner','gender':'unknown','name':[{'use':'maiden',"
+                 "'family':'Galt'}],'telecom':[{'system':'sms','value':'1'}]}",
+                 "Practitioner");
+    expect_valid("{'resourceType':'Location','_status':{'extension':[{'url':'http://hl7.org/fhir/"
+                 "StructureDefinition/data-absent-reason','valueCode':'unknown'}]}}",
+                 "Location");
 }
 
 /* value[x] of an extension with a bad (expect != NULL) or good value. */
@@ -938,6 +1066,7 @@ main(void)
         cmocka_unit_test(test_mcsd_examples),
         cmocka_unit_test(test_valid_features),
         cmocka_unit_test(test_official_examples),
+        cmocka_unit_test(test_mcsd_ig_examples),
         cmocka_unit_test(test_resource_type),
         cmocka_unit_test(test_unknown_elements),
         cmocka_unit_test(test_json_kinds),
@@ -945,6 +1074,7 @@ main(void)
         cmocka_unit_test(test_cardinality_and_choice),
         cmocka_unit_test(test_resources_inside),
         cmocka_unit_test(test_coordinates),
+        cmocka_unit_test(test_required_bindings),
         cmocka_unit_test(test_primitive_formats),
         cmocka_unit_test(test_string_size),
         cmocka_unit_test(test_narrative),
