@@ -213,6 +213,25 @@ int reg_history(reg_history_entry **entries,
                 core_err *err);
 void reg_history_free(reg_history_entry *entries, int n);
 
+/* ---- spatial data quality ----------------------------------------------------------------- */
+
+/* One problem with one Location's position (see sql/0004_data_quality.sql for the checks). */
+typedef struct reg_dq_row {
+    char id[65];
+    char *name;            /* malloc'd, may be NULL */
+    char jurisdiction[65]; /* the Location it is partOf, or "" */
+    char check[32];        /* zero-position, low-precision, outside-jurisdiction, outside-country,
+                              swapped-coordinates, same-position, likely-duplicate */
+    char *reason;          /* malloc'd, for people */
+    char other[65];        /* the other Location involved, or "" */
+} reg_dq_row;
+
+/** Check the positions of every Location (root NULL) or of those at or below Location root.
+ *  *rows: malloc'd (free with reg_dq_free), ordered by Location id then check.
+ *  Returns 0, or -1 with err (404 when root does not exist). */
+int reg_data_quality(reg_dq_row **rows, size_t *n, core_db *db, const char *root, core_err *err);
+void reg_dq_free(reg_dq_row *rows, size_t n);
+
 /* ---- tokens ---------------------------------------------------------------------------------- */
 
 typedef enum reg_role { REG_ROLE_NONE, REG_ROLE_READER, REG_ROLE_EDITOR, REG_ROLE_ADMIN } reg_role;

@@ -60,6 +60,10 @@ negotiate(web_req *r)
         if (strcmp(f, "json") == 0 || strcmp(f, "application/json") == 0 ||
             strncmp(f, "application/fhir+json", 21) == 0)
             return 0;
+        /* CSV: only the data-quality report has a table to give */
+        if ((strcmp(f, "csv") == 0 || strcmp(f, "text/csv") == 0) &&
+            strstr(r->ri->local_uri, "/$data-quality"))
+            return 0;
         if (strcmp(f, "xml") == 0 || strcmp(f, "application/xml") == 0 ||
             strcmp(f, "text/xml") == 0 || strncmp(f, "application/fhir+xml", 20) == 0) {
             r->xml = 1;
@@ -781,6 +785,11 @@ web_fhir_handle(web_req *r)
         web_fail(r, 404, CORE_ISSUE_NOT_SUPPORTED,
                  "resource type \"%.64s\" is not served here; see /fhir/metadata", seg[0]);
         return 404;
+    }
+    if (nseg == 2 && t == REG_LOCATION && strcmp(seg[1], "$data-quality") == 0) {
+        if (!is_get)
+            return method_not_allowed(r, "GET");
+        return authorize(r, t, ACCESS_READ) < 0 ? 401 : web_data_quality(r);
     }
     if (nseg >= 2 && seg[1][0] != '_' && !reg_id_valid(seg[1])) {
         core_err err = CORE_ERR_INIT;

@@ -50,6 +50,8 @@ const char *web_query(web_req *r, const char *name);
 char *web_read_body(web_req *r, size_t *len_out, int form);
 /** Page size from _count: default 50, clamped to 500; -1 after answering 400. */
 int web_page_count(web_req *r);
+/** GET /fhir/Location/$data-quality. Returns the status. */
+int web_data_quality(web_req *r);
 /** Search type t (GET, or POST _search with a form body when post). Returns the status. */
 int web_search(web_req *r, reg_type t, int post);
 

@@ -305,6 +305,7 @@ function checkResponse(method, url, r, opts) {
   const ct = r.headers['content-type'] || '';
   const isFhir = url.pathname === '/fhir' || url.pathname.startsWith('/fhir/');
   const wantsXml = /xml/i.test(String(opts.headers?.Accept || opts.headers?.accept || '')) || /[?&]_format=[^&]*xml/i.test(url.search);
+  if (r.text.length > 0 && isFhir && /[?&]_format=(text\/)?csv/.test(url.search) && /^text\/csv; charset=utf-8$/i.test(ct)) return;
   if (r.text.length > 0 && isFhir && wantsXml && /^application\/fhir\+xml;\s*charset=utf-8$/i.test(ct)) return;
   if (r.text.length > 0 && isFhir && !isFhirJsonUtf8(ct))
     throw new Error(`${what}: Content-Type is ${JSON.stringify(ct)}, expected "application/fhir+json; charset=utf-8"\nbody: ${r.text.slice(0, 500)}`);
