@@ -115,6 +115,17 @@ resource_entry(reg_type t)
     json_object_set_new(res, "conditionalUpdate", json_true());
     json_object_set_new(res, "conditionalDelete", json_string("single"));
     json_object_set_new(res, "searchParam", search_params(t));
+    if (t == REG_LOCATION)
+        json_object_set_new(
+            res, "operation",
+            json_pack(
+                "[{s:s, s:s, s:s}]", "name", "data-quality", "definition",
+                "https://profiles.mahali.health/fhir/OperationDefinition/Location-data-quality",
+                "documentation",
+                "GET [base]/Location/$data-quality[?partof=Location/id][&_format=csv]: "
+                "problems with facility positions (zero-position, low-precision, "
+                "outside-jurisdiction, outside-country, swapped-coordinates, same-position, "
+                "likely-duplicate), each with its reason, and counts per jurisdiction"));
     json_object_set_new(res, "searchInclude", includes(t, 0));
     json_object_set_new(res, "searchRevInclude", includes(t, 1));
     if (reg_type_is_personal(t))
