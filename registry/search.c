@@ -738,9 +738,9 @@ frag_near(query *q, sb *w, const char *rt, const char *id, const char *name, con
     }
     if (dist * factor > NEAR_MAX_KM * 1000.0)
         return bad_value(q, name, value, "the distance may be at most 1000 km");
-    snprintf(num[0], sizeof(num[0]), "%.10g", lon);
-    snprintf(num[1], sizeof(num[1]), "%.10g", lat);
-    snprintf(num[2], sizeof(num[2]), "%.10g", dist * factor);
+    snprintf(num[0], sizeof(num[0]), "%.17g", lon);
+    snprintf(num[1], sizeof(num[1]), "%.17g", lat);
+    snprintf(num[2], sizeof(num[2]), "%.17g", dist * factor);
     if ((plon = val(q, num[0])) < 0 || (plat = val(q, num[1])) < 0 || (pd = val(q, num[2])) < 0)
         return too_many(q);
     a = ++q->alias;
@@ -789,8 +789,8 @@ frag_spatial(query *q,
         lon = strtod(bar + 1, &end);
         if (*end || end == bar + 1 || !(lon >= -180.0 && lon <= 180.0))
             return bad_value(q, name, value, "longitude must be a number between -180 and 180");
-        snprintf(num[0], sizeof(num[0]), "%.10g", lon);
-        snprintf(num[1], sizeof(num[1]), "%.10g", lat);
+        snprintf(num[0], sizeof(num[0]), "%.17g", lon);
+        snprintf(num[1], sizeof(num[1]), "%.17g", lat);
         if ((plon = val(q, num[0])) < 0 || (plat = val(q, num[1])) < 0)
             return too_many(q);
         sb_addf(
@@ -838,7 +838,7 @@ frag_spatial(query *q,
             return bad_value(q, name, value,
                              "the box must lie within -180..180, -90..90 with min <= max");
         for (int i = 0; i < 4; i++) {
-            snprintf(num[i], sizeof(num[i]), "%.10g", v[i]);
+            snprintf(num[i], sizeof(num[i]), "%.17g", v[i]);
             if ((pv[i] = val(q, num[i])) < 0)
                 return too_many(q);
         }
@@ -846,8 +846,9 @@ frag_spatial(query *q,
             w,
             "EXISTS (SELECT 1 FROM sp_geo x%d WHERE x%d.rtype = %s AND x%d.id = %s AND x%d.param "
             "= 'position' AND x%d.geom && ST_MakeEnvelope($%d::float8, $%d::float8, $%d::float8, "
-            "$%d::float8, 4326))",
-            a, a, rt, a, id, a, a, pv[0], pv[1], pv[2], pv[3]);
+            "$%d::float8, 4326) AND ST_Intersects(x%d.geom, ST_MakeEnvelope($%d::float8, "
+            "$%d::float8, $%d::float8, $%d::float8, 4326)))",
+            a, a, rt, a, id, a, a, pv[0], pv[1], pv[2], pv[3], a, pv[0], pv[1], pv[2], pv[3]);
         return 0;
     }
     return 1;
