@@ -41,6 +41,8 @@ usage(FILE *f)
           "                      create a bearer token; it is printed as the last line\n"
           "  migrate [--data DIR | --database URL]\n"
           "                      apply the database migrations\n"
+          "  reindex [--data DIR | --database URL]\n"
+          "                      rebuild the search and spatial indexes (after an upgrade)\n"
           "  db start|stop|url|status [--data DIR]\n"
           "                      manage the embedded PostgreSQL cluster\n"
           "  search-sql TYPE 'QUERY' [--data DIR | --database URL]\n"
@@ -244,6 +246,27 @@ do_migrate(core_db *db, const opts *o, core_err *err)
     return 0;
 }
 
+static void
+reindex_progress(long done, void *payload)
+{
+    (void)payload;
+    printf("mahali: %ld resources reindexed\n", done);
+}
+
+static int
+do_reindex(core_db *db, const opts *o, core_err *err)
+{
+    long done, failed;
+    (void)o;
+    if (core_migrate(db, err) < 0 ||
+        reg_reindex(&done, &failed, db, reindex_progress, NULL, err) < 0)
+        return -1;
+    printf("mahali: reindexed %ld resources%s", done, failed ? "" : "\n");
+    if (failed)
+        printf("; %ld could not be (see the log)\n", failed);
+    return 0;
+}
+
 static int
 do_token(core_db *db, const opts *o, core_err *err)
 {
@@ -376,6 +399,15 @@ main(int argc, char **argv)
             return 0;
         }
         return cmd_serve(&o);
+    }
+    if (strcmp(cmd, "reindex") == 0) {
+        if (parse_opts(&o, argc, argv, 2) < 0)
+            return 2;
+        if (o.help) {
+            usage(stdout);
+            return 0;
+        }
+        return with_database(&o, do_reindex);
     }
     if (strcmp(cmd, "migrate") == 0) {
         if (parse_opts(&o, argc, argv, 2) < 0)

@@ -213,6 +213,19 @@ int reg_history(reg_history_entry **entries,
                 core_err *err);
 void reg_history_free(reg_history_entry *entries, int n);
 
+/* ---- maintenance ---------------------------------------------------------------------------- */
+
+/** Rebuild the search and spatial index rows of every live resource from its stored content
+ *  (after an upgrade changed what is indexed). Each resource in its own transaction; resources
+ *  whose references no longer resolve are reported in *failed and left with their old rows.
+ *  Calls progress(done, payload) every 1000 resources if given. Returns 0 or -1 with err. */
+int reg_reindex(long *done,
+                long *failed,
+                core_db *db,
+                void (*progress)(long done, void *payload),
+                void *payload,
+                core_err *err);
+
 /* ---- spatial data quality ----------------------------------------------------------------- */
 
 /* One problem with one Location's position (see sql/0004_data_quality.sql for the checks). */
