@@ -427,6 +427,28 @@ frag_reference(query *q,
                                ":%s works on the partof hierarchy only", mod);
     if ((p = val(q, sp->name)) < 0)
         return too_many(q);
+    if (hier && strcmp(mod, "below") == 0 && !strchr(value, ',')) {
+        /* partof:below=X (one X) is "a descendant of X": membership in the descendant set,
+         * which the planner hashes once and drives from, instead of probing every resource */
+        char type[64], rid[65], tt[16];
+        int pt, pi, t = ref_target(sp, NULL);
+        if (strchr(value, '/')) {
+            if (reg_ref_split(value, type, rid) < 0 || reg_type_find(type) != t)
+                return bad_value(q, name, value,
+                                 "partof:below takes id or Type/id of the same type");
+        } else if (!reg_id_valid(value)) {
+            return bad_value(q, name, value, "not a valid id");
+        } else {
+            core_strlcpy(rid, value, sizeof(rid));
+        }
+        if ((pt = val(q, reg_type_name((reg_type)t))) < 0 || (pi = val(q, rid)) < 0)
+            return too_many(q);
+        snprintf(tt, sizeof(tt), "$%d", pt);
+        sb_addf(w, "%s IN (SELECT d.id FROM ", id);
+        hierarchy_set(q, w, tt, p, pi, 1);
+        sb_addf(w, " d WHERE d.id <> $%d)", pi);
+        return 0;
+    }
     a = ++q->alias;
     sb_addf(w,
             "EXISTS (SELECT 1 FROM sp_ref r%d WHERE r%d.rtype = %s AND r%d.id = %s AND r%d.param = "
@@ -1263,26 +1285,21 @@ add_hit(reg_search_out *out, int type, const char *id, const char *json, int inc
 
 /* Follow one _include/_revinclude from the hits of the right type among out->hits[from..].
  * Returns the number added, or -1 with err. */
+/* Follow one _include/_revinclude from the hits among out->hits[from..] of type `type`: the
+ * referring side (include) or the referred side (revinclude). One query per type, matching
+ * plain ids so that the sp_ref indexes serve it. Returns the number added, or -1. */
 static int
-follow(reg_search_out *out, core_db *db, const incl *in, int main_type, int from, core_err *err)
+follow_type(reg_search_out *out, core_db *db, const incl *in, int type, int from, core_err *err)
 {
-    int src = in->rev ? (in->iterate ? -1 : main_type) : in->src_type;
     int added = 0, nids = 0;
-    sb ids = { 0 }, sql = { 0 };
-    char *vals[4];
+    sb ids = { 0 };
+    char *vals[5];
     PGresult *r;
 
-    /* the ids of the hits to follow from: the referring side (include) or the referred (rev) */
     sb_add(&ids, "{");
-    for (int i = from; i < out->nhits; i++) {
-        int t = out->hits[i].type;
-        if (in->rev ? (src >= 0 ? t != src
-                                : !in->sp->targets ||
-                                      !strstr(in->sp->targets, reg_type_name((reg_type)t)))
-                    : t != in->src_type)
-            continue;
-        sb_addf(&ids, "%s%s/%s", nids++ ? "," : "", reg_type_name((reg_type)t), out->hits[i].id);
-    }
+    for (int i = from; i < out->nhits; i++)
+        if (out->hits[i].type == type) /* FHIR ids need no quoting in an array literal */
+            sb_addf(&ids, "%s%s", nids++ ? "," : "", out->hits[i].id);
     sb_add(&ids, "}");
     if (!nids) {
         free(ids.p);
@@ -1292,20 +1309,23 @@ follow(reg_search_out *out, core_db *db, const incl *in, int main_type, int from
     vals[1] = (char *)reg_type_name((reg_type)in->src_type);
     vals[2] = (char *)in->sp->name;
     vals[3] = (char *)(in->target >= 0 ? reg_type_name((reg_type)in->target) : NULL);
+    vals[4] = (char *)reg_type_name((reg_type)type);
     if (!in->rev)
-        sb_add(&sql,
-               "SELECT x.rtype, x.id, x.content::text FROM sp_ref f JOIN resource x ON "
-               "x.rtype = f.target_type AND x.id = f.target_id AND NOT x.deleted WHERE "
-               "f.rtype = $2 AND f.param = $3 AND (f.rtype || '/' || f.id) = ANY($1::text[]) "
-               "AND ($4::text IS NULL OR f.target_type = $4) ORDER BY x.rtype, x.id LIMIT 1001");
+        r = run(db,
+                "SELECT x.rtype, x.id, x.content::text FROM sp_ref f JOIN resource x ON "
+                "x.rtype = f.target_type AND x.id = f.target_id AND NOT x.deleted WHERE "
+                "f.rtype = $2 AND f.id = ANY($1::text[]) AND f.param = $3 AND "
+                "($4::text IS NULL OR f.target_type = $4) AND $5::text IS NOT NULL "
+                "ORDER BY x.rtype, x.id LIMIT 1001",
+                5, vals, err);
     else
-        sb_add(&sql, "SELECT x.rtype, x.id, x.content::text FROM sp_ref f JOIN resource x ON "
-                     "x.rtype = f.rtype AND x.id = f.id AND NOT x.deleted WHERE f.rtype = $2 AND "
-                     "f.param = $3 AND (f.target_type || '/' || f.target_id) = ANY($1::text[]) AND "
-                     "$4::text IS NULL ORDER BY x.rtype, x.id LIMIT 1001");
-    r = run(db, sql.p, 4, vals, err);
+        r = run(db,
+                "SELECT x.rtype, x.id, x.content::text FROM sp_ref f JOIN resource x ON "
+                "x.rtype = f.rtype AND x.id = f.id AND NOT x.deleted WHERE f.target_type = $5 "
+                "AND f.target_id = ANY($1::text[]) AND f.param = $3 AND f.rtype = $2 AND "
+                "$4::text IS NULL ORDER BY x.rtype, x.id LIMIT 1001",
+                5, vals, err);
     free(ids.p);
-    free(sql.p);
     if (!r)
         return -1;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -1318,6 +1338,26 @@ follow(reg_search_out *out, core_db *db, const incl *in, int main_type, int from
         added++;
     }
     PQclear(r);
+    return added;
+}
+
+/* Follow one _include/_revinclude from out->hits[from..]. */
+static int
+follow(reg_search_out *out, core_db *db, const incl *in, int main_type, int from, core_err *err)
+{
+    int added = 0;
+    if (!in->rev)
+        return follow_type(out, db, in, in->src_type, from, err);
+    for (int t = 0; t < REG_NTYPES; t++) {
+        int n;
+        /* revinclude starts from the searched type, or with :iterate from any type it targets */
+        if (in->iterate ? !in->sp->targets || !strstr(in->sp->targets, reg_type_name((reg_type)t))
+                        : t != main_type)
+            continue;
+        if ((n = follow_type(out, db, in, t, from, err)) < 0)
+            return -1;
+        added += n;
+    }
     return added;
 }
 
