@@ -297,25 +297,8 @@ resolve(core_db *db, entry *e, core_err *err)
             reg__new_id(e->id);
         return 0;
     }
-    {
-        /* take the same lock reg_*_where take, then search */
-        static const core_stmt st = { "reg_bundle_lock",
-                                      "SELECT pg_advisory_xact_lock(hashtextextended($1, 7316))",
-                                      1 };
-        char key[2200];
-        const char *params[1] = { key };
-        PGresult *r;
-        snprintf(key, sizeof(key), "%s?%s", reg_type_name((reg_type)e->type), crit);
-        if (!(r = core_db_exec(db, &st, params, err)))
-            return -1;
-        PQclear(r);
-    }
-    if (reg_match(&n, id, db, (reg_type)e->type, crit, err) < 0)
+    if (reg__match_locked(&n, id, db, (reg_type)e->type, crit, err) < 0)
         return -1;
-    if (n > 1)
-        return core_err_set(err, 412, CORE_ISSUE_DUPLICATE,
-                            "more than one %s matches the entry's conditions",
-                            reg_type_name((reg_type)e->type));
     if (n == 1) {
         core_strlcpy(e->id, id, sizeof(e->id));
         e->existing = 1;

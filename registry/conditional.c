@@ -132,10 +132,20 @@ match(int *n, char id_out[65], core_db *db, reg_type t, criteria *c, core_err *e
 }
 
 int
-reg_match(int *n, char id_out[65], core_db *db, reg_type t, const char *query, core_err *err)
+reg__match_locked(
+    int *n, char id_out[65], core_db *db, reg_type t, const char *query, core_err *err)
 {
     criteria c;
-    int rc = criteria_parse(&c, query, err) < 0 ? -1 : match(n, id_out, db, t, &c, err);
+    int rc = criteria_parse(&c, query, err);
+    if (rc == 0)
+        rc = lock_criteria(db, t, &c, err);
+    if (rc == 0)
+        rc = match(n, id_out, db, t, &c, err);
+    if (rc == 0 && *n > 1)
+        rc = core_err_set(err, 412, CORE_ISSUE_DUPLICATE,
+                          "more than one %s matches \"%.180s\"; the conditional operation needs "
+                          "criteria that select one",
+                          reg_type_name(t), c.canon);
     criteria_clear(&c);
     return rc;
 }
@@ -170,15 +180,6 @@ end(core_db *db, int own, int rc, reg_type t, const char *id, core_err *err)
     return 0;
 }
 
-static int
-many(core_err *err, reg_type t, const criteria *c)
-{
-    return core_err_set(err, 412, CORE_ISSUE_DUPLICATE,
-                        "more than one %s matches \"%.180s\"; the conditional operation needs "
-                        "criteria that select one",
-                        reg_type_name(t), c->canon);
-}
-
 int
 reg_create_if_none(reg_write *out,
                    core_db *db,
@@ -188,28 +189,17 @@ reg_create_if_none(reg_write *out,
                    const reg_actor *who,
                    core_err *err)
 {
-    criteria c;
     char id[65] = "";
     int own = 0, n = 0, rc;
 
     memset(out, 0, sizeof(*out));
-    if (criteria_parse(&c, query, err) < 0) {
-        criteria_clear(&c);
-        return -1;
-    }
     if (json_is_object(res))
         json_object_del(res, "id");
-    if (reg__check_body(res, t, who, err) < 0) {
-        criteria_clear(&c);
+    if (reg__check_body(res, t, who, err) < 0)
         return -1;
-    }
     rc = begin(db, &own, err);
     if (rc == 0)
-        rc = lock_criteria(db, t, &c, err);
-    if (rc == 0)
-        rc = match(&n, id, db, t, &c, err);
-    if (rc == 0 && n > 1)
-        rc = many(err, t, &c);
+        rc = reg__match_locked(&n, id, db, t, query, err);
     if (rc == 0 && n == 0) {
         reg__new_id(id);
         rc = reg__write_row(out, db, t, id, "create", res, 0, who, err);
@@ -221,7 +211,6 @@ reg_create_if_none(reg_write *out,
         rc = reg_read(&out->resource, &out->version, out->last_updated, db, t, id, err);
         out->noop = 1;
     }
-    criteria_clear(&c);
     return rc;
 }
 
@@ -235,23 +224,14 @@ reg_update_where(reg_write *out,
                  const reg_actor *who,
                  core_err *err)
 {
-    criteria c;
     char id[65] = "";
     int own = 0, n = 0, rc;
     const char *body_id = json_string_value(json_object_get(res, "id"));
 
     memset(out, 0, sizeof(*out));
-    if (criteria_parse(&c, query, err) < 0) {
-        criteria_clear(&c);
-        return -1;
-    }
     rc = begin(db, &own, err);
     if (rc == 0)
-        rc = lock_criteria(db, t, &c, err);
-    if (rc == 0)
-        rc = match(&n, id, db, t, &c, err);
-    if (rc == 0 && n > 1)
-        rc = many(err, t, &c);
+        rc = reg__match_locked(&n, id, db, t, query, err);
     if (rc == 0 && n == 1 && body_id && strcmp(body_id, id) != 0)
         rc = core_err_set_at(err, 400, CORE_ISSUE_INVALID, "id",
                              "the body's id \"%.64s\" is not the id of the matching %s (\"%s\")",
@@ -266,36 +246,24 @@ reg_update_where(reg_write *out,
         json_object_set_new(res, "id", json_string(id));
     if (rc == 0)
         rc = reg_update(out, db, t, id, res, if_match, who, err);
-    rc = end(db, own, rc, t, id, err);
-    criteria_clear(&c);
-    return rc;
+    return end(db, own, rc, t, id, err);
 }
 
 int
 reg_delete_where(
     reg_write *out, core_db *db, reg_type t, const char *query, const reg_actor *who, core_err *err)
 {
-    criteria c;
     char id[65] = "";
     int own = 0, n = 0, rc;
 
     memset(out, 0, sizeof(*out));
-    if (criteria_parse(&c, query, err) < 0) {
-        criteria_clear(&c);
-        return -1;
-    }
     rc = begin(db, &own, err);
     if (rc == 0)
-        rc = lock_criteria(db, t, &c, err);
-    if (rc == 0)
-        rc = match(&n, id, db, t, &c, err);
-    if (rc == 0 && n > 1)
-        rc = many(err, t, &c);
+        rc = reg__match_locked(&n, id, db, t, query, err);
     if (rc == 0 && n == 1)
         rc = reg_delete(out, db, t, id, 0, who, err);
     rc = end(db, own, rc, t, id, err);
     if (rc == 0 && n == 0)
         out->noop = 1;
-    criteria_clear(&c);
     return rc;
 }

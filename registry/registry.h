@@ -89,10 +89,6 @@ int reg_delete(reg_write *out,
  * conditional creates of one identifier make exactly one resource. Inside an open transaction
  * the caller commits; otherwise each call is its own transaction. */
 
-/** Which resources of type t match criteria: *n = 0, 1 or 2 (two or more); id_out = the
- *  match when *n == 1. Returns 0, or -1 with err (400 bad criteria). */
-int
-reg_match(int *n, char id_out[65], core_db *db, reg_type t, const char *criteria, core_err *err);
 /** If-None-Exist: no match → create res (out->created); one match → out->resource is that
  *  resource, nothing written (out->noop); several → 412. */
 int reg_create_if_none(reg_write *out,

@@ -26,6 +26,11 @@ int reg__store_err(core_err *err, core_db *db, reg_type t, const char *id, int i
 int reg__check_body(json_t *res, reg_type t, const reg_actor *who, core_err *err);
 /** This thread's GEOS context (created on first use; freed by reg_thread_cleanup). */
 geo_ctx *reg__geo(void);
+/** Conditional match inside the caller's open transaction: parse the criteria, take the
+ *  advisory lock on the type and the canonical (decoded, sorted) criteria, held to commit, then
+ *  search. *n = 0 or 1 (id_out set); two or more → 412. The one lock for REST and Bundles. */
+int reg__match_locked(
+    int *n, char id_out[65], core_db *db, reg_type t, const char *query, core_err *err);
 /** A new random id (UUID v4 text) in out. */
 void reg__new_id(char out[40]);
 /** 1 while db is inside an open transaction block. */
