@@ -1,6 +1,7 @@
 /* libpq access: a lazily opened connection per handle (one handle per thread), statements
  * prepared on first use, failures mapped to HTTP statuses. User data only ever travels as
  * parameters; statement texts come from fixed tables. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,7 +9,19 @@
 
 #define MAX_PREPARED 128
 
+/* A run-time statement prepared on the current connection (core_db_query). */
+typedef struct shape {
+    unsigned long long hash;
+    int nparams;
+    char *sql;
+    unsigned long long used; /* LRU clock */
+} shape;
+
 struct core_db {
+    shape shapes[CORE_DB_SHAPES];
+    int nshapes;
+    unsigned long long clock;
+    int generic; /* the session runs with plan_cache_mode = force_generic_plan */
     char *conninfo;
     char *appname;
     PGconn *conn;
@@ -31,11 +44,22 @@ core_db_create(const char *conninfo, const char *application_name)
     return db;
 }
 
+/* The connection is new: nothing is prepared on it. */
+static void
+shapes_forget(core_db *db)
+{
+    db->generic = 0;
+    for (int i = 0; i < db->nshapes; i++)
+        free(db->shapes[i].sql);
+    db->nshapes = 0;
+}
+
 void
 core_db_free(core_db *db)
 {
     if (!db)
         return;
+    shapes_forget(db);
     if (db->conn)
         PQfinish(db->conn);
     free(db->conninfo);
@@ -75,6 +99,7 @@ core_db_conn(core_db *db, core_err *err)
     if (db->conn) {
         PQreset(db->conn);
         db->nprepared = 0;
+        shapes_forget(db);
         if (PQstatus(db->conn) == CONNECTION_OK)
             return db->conn;
         PQfinish(db->conn);
@@ -82,6 +107,7 @@ core_db_conn(core_db *db, core_err *err)
     }
     db->conn = connect_now(db);
     db->nprepared = 0;
+    shapes_forget(db);
     if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
         core_log(CORE_LOG_ERROR, "database connection failed: %s",
                  db->conn ? PQerrorMessage(db->conn) : "out of memory");
@@ -201,4 +227,167 @@ core_db_run(core_db *db, const char *sql, core_err *err)
     }
     PQclear(res);
     return 0;
+}
+
+/* FNV-1a, 64 bits: names a statement; the stored text settles collisions. */
+static unsigned long long
+text_hash(const char *s, int nparams)
+{
+    unsigned long long h = 1469598103934665603ULL ^ (unsigned long long)nparams;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void
+shape_name(char *out, size_t n, unsigned long long h)
+{
+    snprintf(out, n, "q%016llx", h);
+}
+
+/* The slot of sql on this connection, preparing it (and evicting the least recently used
+ * shape) if needed; NULL with err when PostgreSQL refuses it. */
+static shape *
+shape_get(core_db *db, PGconn *conn, const char *sql, int nparams, core_err *err)
+{
+    unsigned long long h = text_hash(sql, nparams);
+    char name[24];
+    shape *s = NULL;
+    PGresult *res;
+    Oid types[CORE_DB_MAX_PARAMS];
+
+    for (int i = 0; i < db->nshapes; i++)
+        if (db->shapes[i].hash == h && db->shapes[i].nparams == nparams &&
+            strcmp(db->shapes[i].sql, sql) == 0) {
+            db->shapes[i].used = ++db->clock;
+            return &db->shapes[i];
+        }
+    if (db->nshapes == CORE_DB_SHAPES) {
+        int old = 0;
+        for (int i = 1; i < db->nshapes; i++)
+            if (db->shapes[i].used < db->shapes[old].used)
+                old = i;
+        s = &db->shapes[old];
+        shape_name(name, sizeof(name), s->hash);
+        {
+            char dealloc[48];
+            snprintf(dealloc, sizeof(dealloc), "DEALLOCATE %s", name);
+            PQclear(PQexec(conn, dealloc));
+        }
+        free(s->sql);
+        s->sql = NULL;
+        *s = db->shapes[--db->nshapes];
+    }
+    /* a hash shared by two texts: the second runs unnamed (prepared for this call only) */
+    for (int i = 0; i < db->nshapes; i++)
+        if (db->shapes[i].hash == h)
+            h = 0;
+    for (int i = 0; i < nparams; i++)
+        types[i] = 25; /* text: the fragments cast to what each value is compared as */
+    if (h)
+        shape_name(name, sizeof(name), h);
+    else
+        name[0] = '\0';
+    res = PQprepare(conn, name, sql, nparams, types);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        core_db_err(err, db, res, "prepare");
+        PQclear(res);
+        return NULL;
+    }
+    PQclear(res);
+    s = &db->shapes[db->nshapes];
+    s->hash = h;
+    s->nparams = nparams;
+    s->used = ++db->clock;
+    if (!h) /* not kept: the caller runs the unnamed statement now */
+        return s;
+    if (!(s->sql = strdup(sql)))
+        abort();
+    db->nshapes++;
+    return s;
+}
+
+PGresult *
+core_db_query(core_db *db,
+              const char *sql,
+              int nparams,
+              const char *const *params,
+              int prepare,
+              core_err *err)
+{
+    PGconn *conn;
+    PGresult *res;
+    ExecStatusType st;
+    shape *s;
+    char name[24];
+
+    db->sqlstate[0] = '\0';
+    db->errmsg[0] = '\0';
+    if (nparams < 0 || nparams > CORE_DB_MAX_PARAMS)
+        return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "too many statement parameters"), NULL;
+    if (!(conn = core_db_conn(db, err)))
+        return NULL;
+    /* The plan mode is a session setting: switched only between transactions (a SET inside
+     * one would be undone by its rollback); inside one, statements run in the mode it began
+     * with, which changes their speed, not their results. */
+    if (prepare != db->generic && PQtransactionStatus(conn) == PQTRANS_IDLE) {
+        res = PQexec(conn, prepare ? "SET plan_cache_mode = force_generic_plan"
+                                   : "SET plan_cache_mode = auto");
+        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (st != PGRES_COMMAND_OK) {
+            core_db_err(err, db, res, "plan mode");
+            PQclear(res);
+            return NULL;
+        }
+        PQclear(res);
+        db->generic = prepare;
+    }
+    if (!prepare) {
+        Oid types[CORE_DB_MAX_PARAMS];
+        for (int i = 0; i < nparams; i++)
+            types[i] = 25; /* text */
+        res = PQexecParams(conn, sql, nparams, types, params, NULL, NULL, 0);
+        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+            core_db_err(err, db, res, "query");
+            PQclear(res);
+            return NULL;
+        }
+        return res;
+    }
+    if (!(s = shape_get(db, conn, sql, nparams, err)))
+        return NULL;
+    if (s->hash)
+        shape_name(name, sizeof(name), s->hash);
+    else
+        name[0] = '\0';
+    res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        /* a statement invalidated by DDL (a migration, a reindex) or lost with the session:
+         * forget it so the next call prepares it again */
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (state && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0)) {
+            PQclear(res);
+            shapes_forget(db);
+            db->nprepared = 0;
+            PQclear(PQexec(conn, "DEALLOCATE ALL"));
+            if (!(s = shape_get(db, conn, sql, nparams, err)))
+                return NULL;
+            if (s->hash)
+                shape_name(name, sizeof(name), s->hash);
+            else
+                name[0] = '\0';
+            res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+            st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+            if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+                return res;
+        }
+        core_db_err(err, db, res, "query");
+        PQclear(res);
+        return NULL;
+    }
+    return res;
 }

@@ -29,6 +29,23 @@ PGconn *core_db_conn(core_db *db, core_err *err);
  *  TUPLES_OK or COMMAND_OK; otherwise NULL with err mapped by core_db_err. */
 PGresult *
 core_db_exec(core_db *db, const core_stmt *stmt, const char *const *params, core_err *err);
+/** Run a statement assembled at run time from fixed fragments (never from user text), with
+ *  every parameter typed text (NULL = SQL NULL). prepare != 0: the text is prepared once per
+ *  connection (named by a hash of the text, the least recently used deallocated beyond
+ *  CORE_DB_SHAPES) and runs with the plan made for all values (the session is switched to
+ *  plan_cache_mode = force_generic_plan between transactions): for statements whose best
+ *  plan does not depend on the values (a lookup by identifier or id). prepare == 0: planned
+ *  with the values, every time (plan_cache_mode = auto; for conditions whose selectivity
+ *  varies with the value, e.g. a common code).
+ *  Returns the TUPLES_OK/COMMAND_OK result or NULL with err, like core_db_exec. */
+PGresult *core_db_query(core_db *db,
+                        const char *sql,
+                        int nparams,
+                        const char *const *params,
+                        int prepare,
+                        core_err *err);
+#define CORE_DB_SHAPES     200
+#define CORE_DB_MAX_PARAMS 256
 /** Run fixed SQL text with no parameters (BEGIN, COMMIT, DDL). Returns 0 or -1 with err. */
 int core_db_run(core_db *db, const char *sql, core_err *err);
 /** Map a failed result (or connection failure when res is NULL) to err: 23505 → 409

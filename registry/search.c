@@ -89,6 +89,7 @@ typedef struct query {
     const reg_search_opts *opts;
     sb where;
     char *vals[MAX_PARAMS];
+    unsigned char is_fixed[MAX_PARAMS]; /* the value comes from the server's tables */
     int nvals;
     int alias;
     sortkey sort[MAX_SORT];
@@ -100,6 +101,13 @@ typedef struct query {
     double near_factor;  /* metres per unit asked for */
     char near_unit[16];
     int area_sort; /* contains: innermost (smallest boundary) first unless _sort says otherwise */
+    int nconds;    /* conditions at the top level */
+    /* a top-level condition picks out one resource or a few (_id, identifier): the statements
+     * are prepared once and run with one plan for all values (core_db_query) */
+    int point;
+    /* the total when partof:below=X is the only condition: the size of X's range in the
+     * closure table, which holds live resources only (sql/0005_hierarchy.sql) */
+    char below_count[160];
     sb self;
     sb ignored;
     core_err *err;
@@ -115,6 +123,27 @@ val(query *q, const char *v)
     if (v && !q->vals[q->nvals])
         abort();
     return ++q->nvals;
+}
+
+/* A stored type's name as an SQL literal. Type names come from the fixed type table, never
+ * from the request, and a literal lets PostgreSQL prune the partitions of `resource` when it
+ * plans a statement once for all calls (core_db_query). */
+static void
+type_lit(char *out, size_t n, int type)
+{
+    snprintf(out, n, "'%s'", reg_type_name((reg_type)type));
+}
+
+/* Add a value that comes from the server's own tables (a parameter or type name, a page
+ * size), never from the request: run() writes it into the statement as a literal, so that a
+ * plan made once for all calls still knows it (partial indexes, statistics). */
+static int
+fixed(query *q, const char *v)
+{
+    int n = val(q, v);
+    if (n > 0)
+        q->is_fixed[n - 1] = 1;
+    return n;
 }
 
 static int
@@ -240,7 +269,7 @@ frag_missing(query *q,
     int p;
     if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
         return bad_value(q, name, value, ":missing takes true or false");
-    if ((p = val(q, sp->name)) < 0)
+    if ((p = fixed(q, sp->name)) < 0)
         return too_many(q);
     q->alias++;
     sb_addf(
@@ -269,7 +298,7 @@ frag_string(query *q,
                                "modifier :%s is not supported on string parameter %s; use :exact, "
                                ":contains or :missing",
                                mod, sp->name);
-    if ((p = val(q, sp->name)) < 0)
+    if ((p = fixed(q, sp->name)) < 0)
         return too_many(q);
     a = ++q->alias;
     sb_addf(w,
@@ -283,15 +312,25 @@ frag_string(query *q,
         if (i)
             sb_add(w, " OR ");
         if (mod && strcmp(mod, "exact") == 0) {
+            /* equal values have equal normal forms: the prefix index finds the candidates */
             v = val(q, vals[i]);
-            sb_addf(w, "s%d.value = $%d", a, v);
-        } else {
+            sb_addf(w, "(s%d.norm = mahali_norm($%d) AND s%d.value = $%d)", a, v, a, v);
+        } else if (mod) {
             e = like_escape(vals[i]);
             v = val(q, e);
-            if (mod)
-                sb_addf(w, "s%d.norm LIKE '%%' || mahali_norm($%d) || '%%'", a, v);
-            else
-                sb_addf(w, "s%d.norm LIKE mahali_norm($%d) || '%%'", a, v);
+            sb_addf(w, "s%d.norm LIKE '%%' || mahali_norm($%d) || '%%'", a, v);
+        } else {
+            /* starts-with as a range of the (byte-ordered) prefix index, usable by a plan made
+             * once for every value; the LIKE settles the range's upper edge exactly */
+            int raw = val(q, vals[i]);
+            e = like_escape(vals[i]);
+            v = val(q, e);
+            if (raw < 0)
+                v = -1;
+            sb_addf(w,
+                    "(s%d.norm ~>=~ mahali_norm($%d) AND s%d.norm ~<~ (mahali_norm($%d) || "
+                    "chr(1114111)) AND s%d.norm LIKE mahali_norm($%d) || '%%')",
+                    a, raw, a, raw, a, v);
         }
         free(e);
         if (v < 0) {
@@ -322,7 +361,7 @@ frag_token(query *q,
                                "modifier :%s is not supported on token parameter %s; use :not or "
                                ":missing",
                                mod, sp->name);
-    if ((p = val(q, sp->name)) < 0)
+    if ((p = fixed(q, sp->name)) < 0)
         return too_many(q);
     a = ++q->alias;
     sb_addf(w,
@@ -382,24 +421,22 @@ ref_target(const reg_search_param *sp, const char *mod)
     return -1;
 }
 
-/* The recursive set of resources below (down = 1) or above X in sp's hierarchy, as SQL. */
+/* X and the resources below it (down = 1) or above it in the partof hierarchy, as SQL: the
+ * closure table sp_below (sql/0005_hierarchy.sql) holds every ancestor-descendant pair. */
 static void
-hierarchy_set(query *q, sb *w, const char *tt, int pp, int px, int down)
+hierarchy_set(query *q, sb *w, const char *tt, int px, int down)
 {
     int a = ++q->alias;
     if (down)
         sb_addf(w,
-                "(WITH RECURSIVE h%d(id) AS (SELECT $%d::text UNION SELECT c.id FROM sp_ref c "
-                "JOIN h%d ON c.target_id = h%d.id WHERE c.rtype = %s AND c.param = $%d AND "
-                "c.target_type = %s) SELECT id FROM h%d)",
-                a, px, a, a, tt, pp, tt, a);
+                "(SELECT $%d::text AS id UNION ALL SELECT h%d.id FROM sp_below h%d WHERE "
+                "h%d.rtype = %s AND h%d.anc = $%d)",
+                px, a, a, a, tt, a, px);
     else
         sb_addf(w,
-                "(WITH RECURSIVE h%d(id, n) AS (SELECT $%d::text, 0 UNION SELECT c.target_id, "
-                "h%d.n + 1 "
-                "FROM sp_ref c JOIN h%d ON c.id = h%d.id WHERE c.rtype = %s AND c.param = $%d AND "
-                "c.target_type = %s AND h%d.n < 1000) SELECT id FROM h%d)",
-                a, px, a, a, a, tt, pp, tt, a, a);
+                "(SELECT $%d::text AS id UNION ALL SELECT h%d.anc FROM sp_below h%d WHERE "
+                "h%d.rtype = %s AND h%d.id = $%d)",
+                px, a, a, a, tt, a, px);
 }
 
 static int
@@ -425,13 +462,11 @@ frag_reference(query *q,
     if (hier && strcmp(sp->name, "partof") != 0)
         return core_err_set_at(q->err, 400, CORE_ISSUE_NOT_SUPPORTED, name,
                                ":%s works on the partof hierarchy only", mod);
-    if ((p = val(q, sp->name)) < 0)
-        return too_many(q);
     if (hier && strcmp(mod, "below") == 0 && !strchr(value, ',')) {
-        /* partof:below=X (one X) is "a descendant of X": membership in the descendant set,
-         * which the planner hashes once and drives from, instead of probing every resource */
-        char type[64], rid[65], tt[16];
-        int pt, pi, t = ref_target(sp, NULL);
+        /* partof:below=X (one X) is "a descendant of X": membership in X's range of the
+         * closure table, which the planner can walk in id order and stop at the page's end */
+        char type[64], rid[65], tt[40];
+        int pi, t = ref_target(sp, NULL);
         if (strchr(value, '/')) {
             if (reg_ref_split(value, type, rid) < 0 || reg_type_find(type) != t)
                 return bad_value(q, name, value,
@@ -441,14 +476,19 @@ frag_reference(query *q,
         } else {
             core_strlcpy(rid, value, sizeof(rid));
         }
-        if ((pt = val(q, reg_type_name((reg_type)t))) < 0 || (pi = val(q, rid)) < 0)
+        if ((pi = val(q, rid)) < 0)
             return too_many(q);
-        snprintf(tt, sizeof(tt), "$%d", pt);
-        sb_addf(w, "%s IN (SELECT d.id FROM ", id);
-        hierarchy_set(q, w, tt, p, pi, 1);
-        sb_addf(w, " d WHERE d.id <> $%d)", pi);
+        type_lit(tt, sizeof(tt), t);
+        a = ++q->alias;
+        sb_addf(w, "%s IN (SELECT h%d.id FROM sp_below h%d WHERE h%d.rtype = %s AND h%d.anc = $%d)",
+                id, a, a, a, tt, a, pi);
+        if (strcmp(id, "r.id") == 0)
+            snprintf(q->below_count, sizeof(q->below_count),
+                     "SELECT count(*) FROM sp_below h WHERE h.rtype = %s AND h.anc = $%d", tt, pi);
         return 0;
     }
+    if ((p = fixed(q, sp->name)) < 0)
+        return too_many(q);
     a = ++q->alias;
     sb_addf(w,
             "EXISTS (SELECT 1 FROM sp_ref r%d WHERE r%d.rtype = %s AND r%d.id = %s AND r%d.param = "
@@ -482,16 +522,16 @@ frag_reference(query *q,
             t = ref_target(sp, NULL);
         pi = val(q, rid);
         if (t >= 0) {
-            pt = val(q, reg_type_name((reg_type)t));
+            pt = fixed(q, reg_type_name((reg_type)t));
             if (pt < 0 || pi < 0) {
                 rc = too_many(q);
                 break;
             }
             if (hier) {
-                char tt[16];
-                snprintf(tt, sizeof(tt), "$%d", pt);
+                char tt[40];
+                type_lit(tt, sizeof(tt), t);
                 sb_addf(w, "(r%d.target_type = $%d AND r%d.target_id IN ", a, pt, a);
-                hierarchy_set(q, w, tt, p, pi, strcmp(mod, "below") == 0);
+                hierarchy_set(q, w, tt, pi, strcmp(mod, "below") == 0);
                 sb_add(w, ")");
             } else {
                 sb_addf(w, "(r%d.target_type = $%d AND r%d.target_id = $%d)", a, pt, a, pi);
@@ -572,7 +612,7 @@ frag_date(query *q,
 {
     char *vals[64], prefix[3];
     int n, a, p, rc = 0, sl, sh;
-    if ((p = val(q, sp->name)) < 0)
+    if ((p = fixed(q, sp->name)) < 0)
         return too_many(q);
     a = ++q->alias;
     sb_addf(w,
@@ -681,13 +721,13 @@ frag_has(query *q,
     if (!rp || rp->kind != REG_SP_REFERENCE)
         return core_err_set_at(q->err, 400, CORE_ISSUE_NOT_SUPPORTED, name,
                                "_has: %s has no reference parameter \"%s\"", t2, ref);
-    if ((pt = val(q, t2)) < 0 || (pr = val(q, ref)) < 0)
+    if ((pt = fixed(q, reg_type_name((reg_type)ht))) < 0 || (pr = fixed(q, rp->name)) < 0)
         return too_many(q);
     a = ++q->alias;
     {
-        char hrt[16], hid[32];
+        char hrt[40], hid[32];
         (void)type;
-        snprintf(hrt, sizeof(hrt), "$%d", pt);
+        type_lit(hrt, sizeof(hrt), ht);
         snprintf(hid, sizeof(hid), "x%d.id", a);
         sb_addf(w,
                 "EXISTS (SELECT 1 FROM sp_ref x%d WHERE x%d.rtype = $%d AND x%d.param = $%d AND "
@@ -919,7 +959,7 @@ fragment(query *q,
 
     if (dot) { /* chain: reference.param */
         int tt = ref_target(sp, mod), a, p, pt;
-        char crt[16], cid[32];
+        char crt[40], cid[32];
         if (sp->kind != REG_SP_REFERENCE)
             return bad_value(q, name, value, "only reference parameters can be chained");
         if (tt < 0)
@@ -928,10 +968,10 @@ fragment(query *q,
                                    sp->name, sp->name);
         if (needs_personal(q, tt, name) < 0)
             return -1;
-        if ((p = val(q, sp->name)) < 0 || (pt = val(q, reg_type_name((reg_type)tt))) < 0)
+        if ((p = fixed(q, sp->name)) < 0 || (pt = fixed(q, reg_type_name((reg_type)tt))) < 0)
             return too_many(q);
         a = ++q->alias;
-        snprintf(crt, sizeof(crt), "$%d", pt);
+        type_lit(crt, sizeof(crt), tt);
         snprintf(cid, sizeof(cid), "c%d.target_id", a);
         sb_addf(w,
                 "EXISTS (SELECT 1 FROM sp_ref c%d WHERE c%d.rtype = %s AND c%d.id = %s AND "
@@ -997,7 +1037,7 @@ parse_sort(query *q, const char *value)
             k->expr_fmt = "r.last_updated";
             k->cast = "timestamptz";
         } else if ((sp = reg_search_param_find(q->type, key)) && sp->kind != REG_SP_SPECIAL) {
-            if ((k->param = val(q, sp->name)) < 0) {
+            if ((k->param = fixed(q, sp->name)) < 0) {
                 rc = too_many(q);
                 break;
             }
@@ -1233,27 +1273,63 @@ record(sb *rec, PGconn *conn, const char *sql, int nvals, char *const *vals)
     sb_add(rec, ";\n");
 }
 
+/* sql with each $n whose value is fixed (see fixed()) replaced by that value as a literal. The
+ * other values stay parameters; every $n keeps its number. */
+static char *
+inline_fixed(const char *sql, int nvals, char *const *vals, const unsigned char *is_fixed)
+{
+    sb out = { 0 };
+    for (const char *p = sql; *p;) {
+        if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            char *end;
+            long n = strtol(p + 1, &end, 10);
+            if (n >= 1 && n <= nvals && is_fixed[n - 1] && vals[n - 1]) {
+                sb_add(&out, "'");
+                for (const char *v = vals[n - 1]; *v; v++) {
+                    char c[3] = { *v, *v == '\'' ? '\'' : '\0', '\0' };
+                    sb_add(&out, c);
+                }
+                sb_add(&out, "'::text");
+                p = end;
+                continue;
+            }
+            sb_addf(&out, "%.*s", (int)(end - p), p);
+            p = end;
+            continue;
+        }
+        {
+            const char *q = strchr(p + 1, '$');
+            size_t len = q ? (size_t)(q - p) : strlen(p);
+            sb_addf(&out, "%.*s", (int)len, p);
+            p += len;
+        }
+    }
+    return out.p;
+}
+
 static PGresult *
-run(core_db *db, const char *sql, int nvals, char *const *vals, core_err *err)
+run(core_db *db,
+    const char *sql,
+    int nvals,
+    char *const *vals,
+    const unsigned char *is_fixed,
+    int prepare,
+    core_err *err)
 {
     PGconn *conn = core_db_conn(db, err);
     PGresult *r;
+    char *text = NULL;
     if (!conn)
         return NULL;
+    if (is_fixed)
+        sql = text = inline_fixed(sql, nvals, vals, is_fixed);
     if (recording)
         record(recording, conn, sql, nvals, vals);
-    /* Every value is declared text (OID 25): a statement need not use them all (the count
-     * leaves out sort keys, "gt" uses one end of a range), and casts in the fragments say
-     * what each is compared as. */
-    Oid types[MAX_PARAMS];
-    for (int i = 0; i < nvals; i++)
-        types[i] = 25;
-    r = PQexecParams(conn, sql, nvals, types, (const char *const *)vals, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        core_db_err(err, db, r, "search");
-        PQclear(r);
-        return NULL;
-    }
+    /* Every value is declared text: a statement need not use them all (the count leaves out
+     * sort keys, "gt" uses one end of a range), and casts in the fragments say what each is
+     * compared as. Prepared once per connection and shape (core_db_query). */
+    r = core_db_query(db, sql, nvals, (const char *const *)vals, prepare, err);
+    free(text);
     return r;
 }
 
@@ -1305,6 +1381,7 @@ follow_type(reg_search_out *out, core_db *db, const incl *in, int type, int from
         free(ids.p);
         return 0;
     }
+    static const unsigned char inc_fixed[5] = { 0, 1, 1, 1, 1 }; /* all but the ids */
     vals[0] = ids.p;
     vals[1] = (char *)reg_type_name((reg_type)in->src_type);
     vals[2] = (char *)in->sp->name;
@@ -1317,14 +1394,14 @@ follow_type(reg_search_out *out, core_db *db, const incl *in, int type, int from
                 "f.rtype = $2 AND f.id = ANY($1::text[]) AND f.param = $3 AND "
                 "($4::text IS NULL OR f.target_type = $4) AND $5::text IS NOT NULL "
                 "ORDER BY x.rtype, x.id LIMIT 1001",
-                5, vals, err);
+                5, vals, inc_fixed, 1, err);
     else
         r = run(db,
                 "SELECT x.rtype, x.id, x.content::text FROM sp_ref f JOIN resource x ON "
                 "x.rtype = f.rtype AND x.id = f.id AND NOT x.deleted WHERE f.target_type = $5 "
                 "AND f.target_id = ANY($1::text[]) AND f.param = $3 AND f.rtype = $2 AND "
                 "$4::text IS NULL ORDER BY x.rtype, x.id LIMIT 1001",
-                5, vals, err);
+                5, vals, inc_fixed, 1, err);
     free(ids.p);
     if (!r)
         return -1;
@@ -1410,6 +1487,26 @@ query_free(query *q)
     free(q->ignored.p);
 }
 
+/* SELECT count(*) of the matches (before any cursor condition) into out->total. */
+static int
+count_total(query *q, core_db *db, const char *rtlit, size_t wlen, reg_search_out *out)
+{
+    sb sql = { 0 };
+    PGresult *r;
+    if (q->nconds == 1 && q->below_count[0])
+        sb_add(&sql, q->below_count);
+    else
+        sb_addf(&sql, "SELECT count(*) FROM resource r WHERE r.rtype = %s AND NOT r.deleted%.*s",
+                rtlit, (int)wlen, q->where.p ? q->where.p : "");
+    r = run(db, sql.p, q->nvals, q->vals, q->is_fixed, q->point, q->err);
+    free(sql.p);
+    if (!r)
+        return -1;
+    out->total = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
 int
 reg_search(reg_search_out *out,
            core_db *db,
@@ -1424,7 +1521,8 @@ reg_search(reg_search_out *out,
     json_t *cur = NULL;
     PGresult *r = NULL;
     int backward = 0, rows, rc = -1, pt;
-    char limit[16];
+    size_t wlen;
+    char limit[16], rtlit[40];
 
     sb rec = { 0 };
 
@@ -1436,8 +1534,9 @@ reg_search(reg_search_out *out,
     q.err = err;
     q.total_mode = 2;
     out->total = -1;
-    if ((pt = val(&q, reg_type_name((reg_type)type))) != 1)
+    if ((pt = fixed(&q, reg_type_name((reg_type)type))) != 1)
         goto done;
+    type_lit(rtlit, sizeof(rtlit), type);
     sb_add(&q.where, "");
 
     for (size_t i = 0; i < n; i++) {
@@ -1479,8 +1578,11 @@ reg_search(reg_search_out *out,
             continue;
         {
             sb frag = { 0 };
-            res = fragment(&q, &frag, type, "$1", "r.id", name, value, 0);
+            res = fragment(&q, &frag, type, rtlit, "r.id", name, value, 0);
             if (res == 0) {
+                q.nconds++;
+                if (strcmp(name, "_id") == 0 || strcmp(name, "identifier") == 0)
+                    q.point = 1;
                 sb_add(&q.where, " AND ");
                 sb_add(&q.where, frag.p);
                 self_add(&q, name, value);
@@ -1530,23 +1632,15 @@ reg_search(reg_search_out *out,
     if (q.total_mode == 0 && q.nincs == 0 && opts->count_only)
         q.total_mode = 2;
 
-    /* the total (over all pages), unless not wanted */
-    if (q.total_mode || opts->count_only) {
-        sb_addf(&sql, "SELECT count(*) FROM resource r WHERE r.rtype = $1 AND NOT r.deleted%s",
-                q.where.p);
-        r = run(db, sql.p, q.nvals, q.vals, err);
-        if (!r)
+    /* _summary=count: the total only */
+    if (opts->count_only) {
+        if (count_total(&q, db, rtlit, q.where.len, out) < 0)
             goto done;
-        out->total = atoll(PQgetvalue(r, 0, 0));
-        PQclear(r);
-        r = NULL;
-        sql.len = 0;
-        if (opts->count_only) {
-            rc = 0;
-            goto done;
-        }
+        rc = 0;
+        goto done;
     }
 
+    wlen = q.where.len; /* the conditions of the search, before the cursor's */
     if (opts->cursor) {
         if (!(cur = cursor_read(opts->cursor, q.nsort))) {
             core_err_set_at(err, 400, CORE_ISSUE_VALUE, "_cursor",
@@ -1572,17 +1666,17 @@ reg_search(reg_search_out *out,
         sb_addf(&cols, ", (%s)::text AS dist", q.near_expr);
     snprintf(limit, sizeof(limit), "%d", opts->count + 1);
     {
-        int pl = val(&q, limit);
+        int pl = fixed(&q, limit);
         if (pl < 0) {
             too_many(&q);
             goto done;
         }
         sb_addf(&sql,
-                "SELECT r.id, r.content::text%s FROM resource r WHERE r.rtype = $1 AND NOT "
+                "SELECT r.id, r.content::text%s FROM resource r WHERE r.rtype = %s AND NOT "
                 "r.deleted%s ORDER BY %s LIMIT $%d::bigint",
-                cols.p ? cols.p : "", q.where.p, order.p, pl);
+                cols.p ? cols.p : "", rtlit, q.where.p, order.p, pl);
     }
-    if (!(r = run(db, sql.p, q.nvals, q.vals, err)))
+    if (!(r = run(db, sql.p, q.nvals, q.vals, q.is_fixed, q.point, err)))
         goto done;
     rows = PQntuples(r);
     {
@@ -1603,11 +1697,14 @@ reg_search(reg_search_out *out,
             if (backward ? more : cur != NULL)
                 out->prev = cursor_make("p", r, first, q.nsort);
         }
-        if (q.total_mode == 0)
-            out->total = -1;
     }
     PQclear(r);
     r = NULL;
+    /* the total over all pages: a first page that holds every match is its own count */
+    if (q.total_mode && !cur && rows <= opts->count)
+        out->total = rows;
+    else if (q.total_mode && count_total(&q, db, rtlit, wlen, out) < 0)
+        goto done;
     if (q.nincs && includes(out, db, &q, err) < 0)
         goto done;
     rc = 0;

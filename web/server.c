@@ -145,6 +145,12 @@ web_server_start(const web_config *cfg, core_err *err)
     options[n++] = "yes";
     options[n++] = "request_timeout_ms";
     options[n++] = timeout;
+    /* keep_alive_timeout_ms stays at civetweb's 500 ms: a worker thread waits on each idle
+     * keep-alive connection, so a longer wait would hold threads from queued clients */
+    /* a burst of new connections must not overflow the accept queue (a dropped SYN costs
+     * the client a 1 s retransmission) */
+    options[n++] = "listen_backlog";
+    options[n++] = "256";
     options[n++] = "enable_directory_listing";
     options[n++] = "no";
     options[n++] = "max_request_size";

@@ -23,8 +23,8 @@ const rows = fs
   .trim()
   .split('\n')
   .map((l) => {
-    const [s, c, h, r, p99, p50, hpg, hsrv, hcli, rpg, rcli, hout, rout] = l.split('\t');
-    return { s, c: +c, h: +h, r: +r, p99: +p99 / 1000, p50: +p50 / 1000, hpg: +hpg, hsrv: +hsrv, hcli: +hcli, rpg: +rpg, rcli: +rcli, hout: +hout, rout: +rout };
+    const [s, c, h, r, p99, p50, hpg, hsrv, hcli, rpg, rcli, hout, rout, rp] = l.split('\t');
+    return { s, c: +c, h: +h, r: +r, p99: +p99 / 1000, p50: +p50 / 1000, hpg: +hpg, hsrv: +hsrv, hcli: +hcli, rpg: +rpg, rcli: +rcli, hout: +hout, rout: +rout, rp: rp ? +rp : null };
   });
 
 const cpu = sh("lscpu | sed -n 's/^Model name: *//p'");
@@ -72,12 +72,12 @@ if (load.timeline && load.timeline.length > 1) {
 t += '\n';
 if (+o['server-restarts'] > 0)
   t += `- Something outside the bench stopped the server (SIGTERM) ${o['server-restarts']} time(s) during the measurements; the scenario under way was measured again on a restarted server.\n`;
-t += `- Whole run: ${Math.round(+o.elapsed / 60)} min. Each figure: ${o.seconds} s after a ${o.warmup} s warm-up; wrk \`-t2\`, pgbench \`-M simple -c N -j N\`.\n\n`;
-t += '| scenario | variants | clients | HTTP req/s | raw tx/s | ratio | HTTP p50 ms | HTTP p99 ms | CPU µs per HTTP search: postgres + mahali + wrk | CPU µs per raw search: postgres + pgbench | other CPU % HTTP / raw |\n';
-t += '|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n';
+t += `- Whole run: ${Math.round(+o.elapsed / 60)} min. Each figure: ${o.seconds} s after a ${o.warmup} s warm-up; wrk \`-t2\`, pgbench \`-M simple -c N -j N\` (the ratio's baseline) and, at 8 clients, \`-M prepared\` as a second baseline.\n\n`;
+t += '| scenario | variants | clients | HTTP req/s | raw tx/s | ratio | raw tx/s, plans kept (`-M prepared`) | ratio to it | HTTP p50 ms | HTTP p99 ms | CPU µs per HTTP search: postgres + mahali + wrk | CPU µs per raw search: postgres + pgbench | other CPU % HTTP / raw |\n';
+t += '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n';
 for (const r of rows) {
   const ratio = r.h / r.r;
-  t += `| ${r.s} | ${variants[r.s].length} | ${r.c} | ${rateT(r.h)} | ${rateT(r.r)} | ${ratio.toFixed(2)}${r.c === 8 && ratio < 0.7 ? ' ✗' : ''} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)}${r.c === 8 && r.s === 'partof_below' && r.p99 > 50 ? ' ✗' : ''} | `;
+  t += `| ${r.s} | ${variants[r.s].length} | ${r.c} | ${rateT(r.h)} | ${rateT(r.r)} | ${ratio.toFixed(2)}${r.c === 8 && ratio < 0.7 ? ' ✗' : ''} | ${r.rp ? rateT(r.rp) : ''} | ${r.rp ? (r.h / r.rp).toFixed(2) : ''} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)}${r.c === 8 && r.s === 'partof_below' && r.p99 > 50 ? ' ✗' : ''} | `;
   t += `${fmt(r.hpg)} + ${fmt(r.hsrv)} + ${fmt(r.hcli)} = ${fmt(r.hpg + r.hsrv + r.hcli)} | ${fmt(r.rpg)} + ${fmt(r.rcli)} = ${fmt(r.rpg + r.rcli)} | ${r.hout} / ${r.rout} |\n`;
 }
 t += '\n✗: misses the goal (ratio ≥ 0.7 at 8 clients; `partof_below` p99 ≤ 50 ms). CPU per search: ';
@@ -98,6 +98,7 @@ for (const s of scen) {
   const r2 = rows.find((r) => r.s === s && r.c === 2);
   t += `search.${s}: http_rps=${rate(r8.h)} raw_rps=${rate(r8.r)} ratio=${(r8.h / r8.r).toFixed(2)} p99_ms=${r8.p99.toFixed(1)}\n`;
   t += `  (2 clients) http_rps=${rate(r2.h)} raw_rps=${rate(r2.r)} ratio=${(r2.h / r2.r).toFixed(2)} p99_ms=${r2.p99.toFixed(1)}\n`;
+  if (r8.rp) t += `  (raw with prepared statements, pgbench -M prepared, 8 clients) raw_rps=${rate(r8.rp)} ratio=${(r8.h / r8.rp).toFixed(2)}\n`;
 }
 t += '```\n\nQueries:\n\n';
 for (const s of scen) t += `- \`${s}\`: \`${what[s]}\`\n`;
