@@ -1,6 +1,7 @@
 /* Reindexing: recompute every live resource's search and spatial index rows from its stored
  * content with the current extraction (registry/search_param.c), through mahali_index. Runs
- * after upgrades; the resources themselves and their versions are not touched. */
+ * after upgrades; the resources themselves and their versions are not touched. Then the
+ * partof closure table (sql/0005_hierarchy.sql) is rebuilt from the references. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ static const core_stmt ST_PAGE = {
 };
 static const core_stmt ST_INDEX = { "reg_reindex_one", "SELECT mahali_index($1, $2, $3::jsonb)",
                                     3 };
+static const core_stmt ST_HIER = { "reg_reindex_hier", "SELECT mahali_hier_rebuild()", 0 };
 
 int
 reg_reindex(long *done,
@@ -69,6 +71,14 @@ reg_reindex(long *done,
         }
         PQclear(page);
         if (n < 500)
-            return 0;
+            break;
     }
+    /* the partof closure from scratch: mahali_index only follows changes of parent */
+    {
+        PGresult *r = core_db_exec(db, &ST_HIER, NULL, err);
+        if (!r)
+            return -1;
+        PQclear(r);
+    }
+    return 0;
 }

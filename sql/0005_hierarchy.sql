@@ -83,18 +83,32 @@ BEGIN
 END;
 $$;
 
--- The closure of what is stored already.
-INSERT INTO sp_below (rtype, anc, id, depth)
-WITH RECURSIVE up(rtype, anc, id, depth) AS (
-    SELECT rtype, target_id, id, 1 FROM sp_ref
-     WHERE param = 'partof' AND target_type = rtype AND rtype IN ('Location', 'Organization')
-    UNION ALL
-    SELECT u.rtype, r.target_id, u.id, u.depth + 1
-      FROM up u JOIN sp_ref r ON r.rtype = u.rtype AND r.id = u.anc AND r.param = 'partof'
-                             AND r.target_type = u.rtype
-     WHERE u.depth < 1000
-)
-SELECT rtype, anc, id, min(depth) FROM up GROUP BY rtype, anc, id;
+-- The closure recomputed from the partof references (`mahali reindex` runs it after the
+-- resources; this migration for what is stored already). The table lock lets searches read
+-- on but holds back hierarchy changes until the new closure is committed. Returns its rows.
+CREATE FUNCTION mahali_hier_rebuild() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    LOCK TABLE sp_below IN EXCLUSIVE MODE;
+    DELETE FROM sp_below;
+    INSERT INTO sp_below (rtype, anc, id, depth)
+    WITH RECURSIVE up(rtype, anc, id, depth) AS (
+        SELECT rtype, target_id, id, 1 FROM sp_ref
+         WHERE param = 'partof' AND target_type = rtype AND rtype IN ('Location', 'Organization')
+        UNION ALL
+        SELECT u.rtype, r.target_id, u.id, u.depth + 1
+          FROM up u JOIN sp_ref r ON r.rtype = u.rtype AND r.id = u.anc AND r.param = 'partof'
+                                 AND r.target_type = u.rtype
+         WHERE u.depth < 1000
+    )
+    SELECT rtype, anc, id, min(depth) FROM up GROUP BY rtype, anc, id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+SELECT mahali_hier_rebuild();
 
 -- Live resources by id, for index-only probes: a count over thousands of matches checks each
 -- one's existence here instead of fetching its row (docs/PERFORMANCE.md).
@@ -112,3 +126,48 @@ ANALYZE sp_token;
 ANALYZE sp_ref;
 ANALYZE sp_string;
 ANALYZE sp_below;
+
+-- The partof cycle check of 0002 walked up the references, and round a cycle until a depth
+-- of 10,000 (seconds per refused write). With the closure it is one probe: X may not be part
+-- of a resource that is below X (or of itself). After a cycle was attempted, the closure
+-- holds that pair (mahali_hier_sync attaches the subtree under the new parent's chain).
+CREATE OR REPLACE FUNCTION mahali_check_ref() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    loop_found boolean;
+BEGIN
+    -- the row may have been replaced since (a later write in the same transaction)
+    IF NOT EXISTS (SELECT 1 FROM sp_ref WHERE rtype = NEW.rtype AND id = NEW.id
+                   AND param = NEW.param AND target_type = NEW.target_type
+                   AND target_id = NEW.target_id) THEN
+        RETURN NULL;
+    END IF;
+    IF mahali_stored_type(NEW.target_type) AND NOT EXISTS (
+           SELECT 1 FROM resource WHERE rtype = NEW.target_type AND id = NEW.target_id
+              AND NOT deleted) THEN
+        RAISE EXCEPTION '%/% refers to %/%, which does not exist', NEW.rtype, NEW.id,
+              NEW.target_type, NEW.target_id
+              USING ERRCODE = 'MH422', DETAIL = NEW.param;
+    END IF;
+    IF NEW.param = 'partof' AND NEW.target_type = NEW.rtype THEN
+        IF NEW.rtype IN ('Location', 'Organization') THEN
+            loop_found := NEW.target_id = NEW.id OR EXISTS (
+                SELECT 1 FROM sp_below WHERE rtype = NEW.rtype AND anc = NEW.id
+                   AND id = NEW.target_id);
+        ELSE
+            -- a type without a closure: walk up, stopping at a node seen before
+            WITH RECURSIVE up(t) AS (
+                SELECT NEW.target_id
+                UNION
+                SELECT r.target_id FROM sp_ref r JOIN up ON r.id = up.t
+                 WHERE r.rtype = NEW.rtype AND r.param = 'partof' AND r.target_type = NEW.rtype
+            )
+            SELECT bool_or(t = NEW.id) INTO loop_found FROM up;
+        END IF;
+        IF loop_found THEN
+            RAISE EXCEPTION '%/% would be part of itself', NEW.rtype, NEW.id
+                  USING ERRCODE = 'MH423', DETAIL = NEW.param;
+        END IF;
+    END IF;
+    RETURN NULL;
+END;
+$$;
