@@ -1,15 +1,15 @@
 /* Location boundaries: base64 GeoJSON from the location-boundary-geojson extension, checked in
- * plain C first (shape, CRS, positions, size caps, closed rings) so that GEOS only ever builds
- * what it can represent, then validated with GEOSisValidDetail_r and optionally repaired with
- * GEOSMakeValid_r. Also the per-thread GEOS context, whose message handlers write into the
- * context itself: GEOS is used only through its reentrant API (GEOS_USE_ONLY_R_API). */
+ * plain C first (shape, CRS, positions, size caps, closed rings; positions in another CRS are
+ * converted to WGS84 with geo/crs.c) so that GEOS only ever builds what it can represent, then
+ * validated with GEOSisValidDetail_r and optionally repaired with GEOSMakeValid_r. Also the
+ * per-thread GEOS context, whose message handlers write into the context itself: GEOS is used only
+ * through its reentrant API (GEOS_USE_ONLY_R_API). */
 #include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <geos_c.h>
 
@@ -103,6 +103,7 @@ struct geo_boundary {
     geo_bbox bbox;
     int multi;
     int repaired;
+    int source_epsg; /* 0: given in WGS84; else converted from this EPSG CRS */
     char repair_reason[200];
 };
 
@@ -120,6 +121,8 @@ typedef struct walk {
     size_t npolys, cap_polys;
     char coords[96]; /* where the coordinates are in the document:
                         "features[0].geometry.coordinates" */
+    int convert_crs; /* opts->convert_crs */
+    int epsg;        /* CRS of the positions: 0 none named yet (WGS84), else its EPSG code */
 } walk;
 
 static int fail(walk *w, core_err *err, int status, core_issue code, const char *fmt, ...)
@@ -306,56 +309,61 @@ describe_geojson(char *out, size_t cap, const json_t *j)
     snprintf(out, cap, "an object of type \"%s\"", clip(q, type));
 }
 
-/* CRS names that mean WGS84 longitude/latitude. GeoJSON 2008 files written with EPSG:4326 put
- * longitude first as well, which is how we read them (RFC 7946 removed "crs": CRS84 only). */
-static const char *const wgs84_names[] = {
-    "urn:ogc:def:crs:OGC:1.3:CRS84",
-    "urn:ogc:def:crs:OGC::CRS84",
-    "urn:ogc:def:crs:OGC:2:84",
-    "urn:ogc:def:crs:EPSG::4326",
-    "urn:ogc:def:crs:EPSG:4326",
-    "EPSG:4326",
-    "CRS84",
-    "OGC:CRS84",
-    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-    "https://www.opengis.net/def/crs/OGC/1.3/CRS84",
-    "http://www.opengis.net/def/crs/EPSG/0/4326",
-    "https://www.opengis.net/def/crs/EPSG/0/4326",
-};
-
-/* A "crs" member of obj (GeoJSON 2008), if any, must name WGS84. */
+/* A "crs" member of obj (GeoJSON 2008), if any: CRS84 or EPSG:4326 (GeoJSON 2008 files written
+ * with EPSG:4326 put longitude first as well, which is how we read them; RFC 7946 removed "crs":
+ * CRS84 only), or, with w->convert_crs, any 2D EPSG CRS that PROJ knows, whose positions are
+ * then converted. The spec puts "crs" on the top-level object only; every one met must name
+ * the same CRS. Sets w->epsg. */
 static int
 check_crs(walk *w, const json_t *obj, core_err *err)
 {
     const json_t *crs = json_object_get(obj, "crs"), *props;
-    const char *type, *name;
-    char q[48];
-    size_t i;
+    const char *type, *name = NULL, *code_text = NULL;
+    char q[48], named[64] = "";
+    core_err e = CORE_ERR_INIT;
+    int epsg = 0;
 
     if (!crs)
         return 0;
     props = json_object_get(crs, "properties");
     type = json_is_object(crs) ? text_of(crs, "type") : NULL;
-    if (type && strcmp(type, "name") == 0 && json_is_object(props) &&
-        (name = text_of(props, "name")) != NULL) {
-        for (i = 0; i < sizeof(wgs84_names) / sizeof(wgs84_names[0]); i++)
-            if (strcasecmp(name, wgs84_names[i]) == 0)
-                return 0;
-        return fail(w, err, 422, CORE_ISSUE_INVALID,
-                    "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got \"%s\")", clip(q, name));
-    }
+    if (type && strcmp(type, "name") == 0 && json_is_object(props))
+        name = text_of(props, "name");
     if (type && strcmp(type, "EPSG") == 0 && json_is_object(props)) {
         const json_t *code = json_object_get(props, "code");
-        const char *t = core_json_number_text(code);
-        if (t && strcmp(t, "4326") == 0)
-            return 0;
-        if (t || core_json_is_text(code))
+        code_text = core_json_is_number(code)
+                        ? core_json_number_text(code)
+                        : (core_json_is_text(code) ? json_string_value(code) : NULL);
+    }
+    if (!name && !code_text)
+        return fail(w, err, 422, CORE_ISSUE_INVALID,
+                    w->convert_crs ? "boundary CRS must be named (\"crs\" of type \"name\" with "
+                                     "properties.name, or of type \"EPSG\" with properties.code)"
+                                   : "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got a "
+                                     "\"crs\" that names none)");
+    if (code_text)
+        snprintf(named, sizeof(named), "EPSG:%.50s", code_text);
+    if (geo_crs_parse(name ? name : named, &epsg, &e) < 0 ||
+        (!w->convert_crs && epsg != GEO_WGS84_EPSG)) {
+        if (!w->convert_crs && name)
+            return fail(w, err, 422, CORE_ISSUE_INVALID,
+                        "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got \"%s\")",
+                        clip(q, name));
+        if (!w->convert_crs)
             return fail(w, err, 422, CORE_ISSUE_INVALID,
                         "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got EPSG code %s)",
-                        clip(q, t ? t : json_string_value(code)));
+                        clip(q, code_text));
+        return fail(w, err, 422, CORE_ISSUE_INVALID, "boundary %s", e.msg);
     }
-    return fail(w, err, 422, CORE_ISSUE_INVALID,
-                "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got a \"crs\" that names none)");
+    if (w->epsg && w->epsg != epsg)
+        return fail(w, err, 422, CORE_ISSUE_INVALID,
+                    "boundary \"crs\" members name different coordinate reference systems "
+                    "(EPSG:%d and EPSG:%d)",
+                    w->epsg, epsg);
+    if (geo_crs_check(epsg, &e) < 0)
+        return fail(w, err, e.status, e.code, "boundary CRS: %s", e.msg);
+    w->epsg = epsg;
+    return 0;
 }
 
 /* Find the geometry: a Polygon or MultiPolygon, bare, in a Feature, or in a FeatureCollection of
@@ -574,6 +582,28 @@ coordinate(double *out,
     return 0;
 }
 
+/* One position as WGS84 longitude and latitude: as given, or converted from w->epsg (x, y in
+ * that CRS's GIS order: easting first). where: its place in the document, for messages. */
+static int
+position(double out[2], walk *w, const json_t *pos, const char *where, core_err *err)
+{
+    core_err e = CORE_ERR_INIT;
+    double x, y;
+
+    if (w->epsg == 0 || w->epsg == GEO_WGS84_EPSG) {
+        if (coordinate(&out[0], w, json_array_get(pos, 0), "longitude", 180.0, where, err) < 0 ||
+            coordinate(&out[1], w, json_array_get(pos, 1), "latitude", 90.0, where, err) < 0)
+            return -1;
+        return 0;
+    }
+    if (coordinate(&x, w, json_array_get(pos, 0), "x", HUGE_VAL, where, err) < 0 ||
+        coordinate(&y, w, json_array_get(pos, 1), "y", HUGE_VAL, where, err) < 0)
+        return -1;
+    if (geo_crs_to_wgs84(w->epsg, x, y, &out[0], &out[1], &e) < 0)
+        return fail(w, err, e.status, e.code, "boundary position at %s: %s", where, e.msg);
+    return 0;
+}
+
 /* Check the rings of one polygon (coordinates "where") and append their positions to w. */
 static int
 walk_polygon(walk *w, const json_t *rings, const char *where, core_err *err)
@@ -613,8 +643,7 @@ walk_polygon(walk *w, const json_t *rings, const char *where, core_err *err)
                             "boundary position must be an array of 2 or 3 numbers [longitude, "
                             "latitude] (at %s)",
                             pat);
-            if (coordinate(&raw[0], w, json_array_get(pos, 0), "longitude", 180.0, pat, err) < 0 ||
-                coordinate(&raw[1], w, json_array_get(pos, 1), "latitude", 90.0, pat, err) < 0)
+            if (position(raw, w, pos, pat, err) < 0)
                 return -1;
             /* altitude: a number (checked above), dropped; boundaries are 2D */
             if (i == 0) {
@@ -1029,6 +1058,7 @@ geo_boundary_parse(geo_boundary **out,
     w.lim.max_vertices =
         opts->lim.max_vertices ? opts->lim.max_vertices : GEO_BOUNDARY_MAX_VERTICES;
     w.lim.max_bytes = opts->lim.max_bytes ? opts->lim.max_bytes : GEO_BOUNDARY_MAX_BYTES;
+    w.convert_crs = opts->convert_crs;
     if (opts->ext_index >= 0)
         snprintf(w.expr, sizeof(w.expr), "%s.extension[%d].valueAttachment.data",
                  opts->path ? opts->path : "Location", opts->ext_index);
@@ -1101,6 +1131,7 @@ geo_boundary_parse(geo_boundary **out,
     }
     b->vertices = (size_t)v;
     b->multi = GEOSGeomTypeId_r(ctx->h, g) == GEOS_MULTIPOLYGON;
+    b->source_epsg = w.epsg == GEO_WGS84_EPSG ? 0 : w.epsg;
     b->g = g;
     g = NULL;
     *out = b;
@@ -1149,6 +1180,12 @@ const char *
 geo_boundary_repair_reason(const geo_boundary *b)
 {
     return b->repaired ? b->repair_reason : NULL;
+}
+
+int
+geo_boundary_source_epsg(const geo_boundary *b)
+{
+    return b->source_epsg;
 }
 
 /* ---- GeoJSON output ---------------------------------------------------------------------- */

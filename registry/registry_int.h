@@ -22,8 +22,28 @@ int reg__write_row(reg_write *out,
 int reg__store_err(core_err *err, core_db *db, reg_type t, const char *id, int if_match);
 /** Validate a body as a resource of type t (object, R4 model, mCSD profiles) and, for a
  *  Location, each boundary with GEOS (422 with the reason and place, 413 over the caps); with
- *  who->repair_boundaries an invalid boundary is repaired in res instead. who may be NULL. */
+ *  who->repair_boundaries an invalid boundary is repaired in res instead. A Location's
+ *  coordinates in another CRS are converted in res first (position-source, boundary "crs":
+ *  registry/crs.c). who may be NULL. */
 int reg__check_body(json_t *res, reg_type t, const reg_actor *who, core_err *err);
+/* Coordinates in another CRS (registry/crs.c): the source extensions keep what was sent. */
+#define REG_POSITION_SOURCE_URL \
+    "https://profiles.mahali.health/fhir/StructureDefinition/position-source"
+#define REG_BOUNDARY_SOURCE_URL \
+    "https://profiles.mahali.health/fhir/StructureDefinition/boundary-source"
+/** Location, before validation: if res.position has a position-source extension (sub-extensions
+ *  crs: valueString naming an EPSG CRS as geo_crs_parse accepts, x and y: valueDecimal in its GIS
+ *  order), set position.longitude and latitude to the WGS84 conversion rounded to 7 decimals
+ *  (JSON numbers written with all 7). Values the client sent too must agree within 1e-6 degree.
+ *  The extension is left as given. Returns 0 (also when there is nothing to do), or -1 with err:
+ *  422 invalid naming the extension element (missing or mistyped sub-extension, bad or unknown
+ *  CRS, point that does not convert), 422 business-rule naming Location.position.latitude or
+ *  .longitude (contradiction), 500 (PROJ unavailable, out of memory). */
+int reg__crs_position(json_t *res, core_err *err);
+/** A boundary of res was converted to WGS84 from another CRS: keep a copy of its attachment att
+ *  (borrowed, as received) in res's boundary-source extension, replacing an earlier one, else
+ *  appended to res.extension. Call before att is changed. Returns 0, or -1 with err (500). */
+int reg__crs_boundary_source(json_t *res, const json_t *att, core_err *err);
 /** This thread's GEOS context (created on first use; freed by reg_thread_cleanup). */
 geo_ctx *reg__geo(void);
 /** Conditional match inside the caller's open transaction: parse the criteria, take the

@@ -96,9 +96,14 @@ typedef struct query {
     int nsort;
     incl incs[32];
     int nincs;
-    int total_mode;      /* 0 none, 1 estimate, 2 accurate */
-    char near_expr[640]; /* with near: SQL for the resource's distance from the point, in metres */
-    double near_factor;  /* metres per unit asked for */
+    int total_mode;       /* 0 none, 1 estimate, 2 accurate */
+    char near_expr[640];  /* with near: SQL for the resource's distance from the point, in metres */
+    char near_point[160]; /* with near: the point as geography (SQL over $n) */
+    char near_radius[32]; /* with near: the radius in metres (SQL over $n) */
+    char near_cond[640];  /* with near: its condition as written into where */
+    int near_sorted;      /* nearest first (no _sort): the page walks the spatial index */
+    int total_given;      /* _total was in the request */
+    double near_factor;   /* metres per unit asked for */
     char near_unit[16];
     int area_sort; /* contains: innermost (smallest boundary) first unless _sort says otherwise */
     int nconds;    /* conditions at the top level */
@@ -806,12 +811,18 @@ frag_near(query *q, sb *w, const char *rt, const char *id, const char *name, con
     if ((plon = val(q, num[0])) < 0 || (plat = val(q, num[1])) < 0 || (pd = val(q, num[2])) < 0)
         return too_many(q);
     a = ++q->alias;
-    sb_addf(
-        w,
+    snprintf(
+        q->near_cond, sizeof(q->near_cond),
         "EXISTS (SELECT 1 FROM sp_geo g%d WHERE g%d.rtype = %s AND g%d.id = %s AND g%d.param = "
-        "'position' AND ST_DWithin(g%d.geog, ST_SetSRID(ST_MakePoint($%d::float8, $%d::float8), "
-        "4326)::geography, $%d::float8))",
+        "'position' AND ST_DWithin(g%d.geog, ST_SetSRID(ST_MakePoint($%d::float8, "
+        "$%d::float8), 4326)::geography, $%d::float8))",
         a, a, rt, a, id, a, a, plon, plat, pd);
+    sb_add(w, q->near_cond);
+    snprintf(q->near_point, sizeof(q->near_point),
+             "ST_SetSRID(ST_MakePoint($%d::float8, $%d::float8), 4326)::geography", plon, plat);
+    snprintf(q->near_radius, sizeof(q->near_radius), "$%d::float8", pd);
+    if (strcmp(id, "r.id") != 0)
+        q->near_cond[0] = '\0'; /* inside a chain: not the search's own position */
     snprintf(q->near_expr, sizeof(q->near_expr),
              "(SELECT min(ST_Distance(n.geog, ST_SetSRID(ST_MakePoint($%d::float8, $%d::float8), "
              "4326)::geography)) FROM sp_geo n WHERE n.rtype = r.rtype AND n.id = r.id AND "
@@ -1487,6 +1498,80 @@ query_free(query *q)
     free(q->ignored.p);
 }
 
+/* The page of a nearest-first search (no _sort, paging forward), driven by the spatial index:
+ * the `cand` positions nearest by the GiST KNN order (great-circle distance on a sphere),
+ * filtered by the search's other conditions, are re-ranked by their true geodesic distance
+ * on the WGS84 spheroid (ST_Distance on geography). The two distances differ by less than
+ * NEAR_EPS (relative), so the re-ranked page is exact when the last row it needs is nearer
+ * than (1 - NEAR_EPS) times the farthest candidate, or when there were fewer candidates than
+ * asked for (all of them); otherwise it asks for four times as many. Columns as the general
+ * page: id, content, k0 (distance), dist. Returns 1 with *res, 0 when the general statement
+ * must answer (very many candidates), -1 with q->err. */
+#define NEAR_EPS      0.01
+#define NEAR_MAX_CAND 20000
+
+static int
+near_page(query *q, core_db *db, const char *rtlit, int want, PGresult **res)
+{
+    sb where = { 0 }, own = { 0 };
+    const char *cut;
+    char cand[16], limit[16];
+    int pc, pl;
+
+    /* the search's conditions without its own near condition (the KNN scan applies it) */
+    sb_addf(&own, " AND %s", q->near_cond);
+    cut = strstr(q->where.p, own.p);
+    if (!cut) {
+        free(own.p);
+        return 0;
+    }
+    sb_addf(&where, "%.*s%s", (int)(cut - q->where.p), q->where.p, cut + own.len);
+    free(own.p);
+    snprintf(limit, sizeof(limit), "%d", want);
+    if ((pl = fixed(q, limit)) < 0) {
+        free(where.p);
+        return too_many(q), -1;
+    }
+    for (int n = want * 3 + 20; n <= NEAR_MAX_CAND; n *= 4) {
+        sb sql = { 0 };
+        PGresult *r;
+        int rows, last;
+        snprintf(cand, sizeof(cand), "%d", n);
+        if ((pc = fixed(q, cand)) < 0) {
+            free(where.p);
+            return too_many(q), -1;
+        }
+        /* sp_geo is aliased r so that the conditions (written about r.id) apply to it */
+        sb_addf(&sql,
+                "SELECT c.id, x.content::text, (c.d)::text AS k0, (c.d)::text AS dist, c.n, "
+                "c.smax FROM (SELECT r.id, ST_Distance(r.geog, %s) AS d, count(*) OVER () AS n, "
+                "max(r.sd) OVER () AS smax FROM (SELECT r.id, r.rtype, r.geog, r.geog <-> %s AS "
+                "sd FROM sp_geo r WHERE r.rtype = %s AND r.param = 'position' AND "
+                "ST_DWithin(r.geog, %s, %s)%s ORDER BY r.geog <-> %s LIMIT $%d::bigint) r) c "
+                "JOIN resource x ON x.rtype = %s AND x.id = c.id AND NOT x.deleted "
+                "ORDER BY c.d, c.id LIMIT $%d::bigint",
+                q->near_point, q->near_point, rtlit, q->near_point, q->near_radius, where.p,
+                q->near_point, pc, rtlit, pl);
+        r = run(db, sql.p, q->nvals, q->vals, q->is_fixed, 1, q->err);
+        free(sql.p);
+        if (!r) {
+            free(where.p);
+            return -1;
+        }
+        rows = PQntuples(r);
+        last = rows - 1;
+        if (rows == 0 || atol(PQgetvalue(r, 0, 4)) < n ||
+            atof(PQgetvalue(r, last, 2)) <= atof(PQgetvalue(r, 0, 5)) * (1.0 - NEAR_EPS)) {
+            free(where.p);
+            *res = r;
+            return 1;
+        }
+        PQclear(r);
+    }
+    free(where.p);
+    return 0;
+}
+
 /* SELECT count(*) of the matches (before any cursor condition) into out->total. */
 static int
 count_total(query *q, core_db *db, const char *rtlit, size_t wlen, reg_search_out *out)
@@ -1560,6 +1645,7 @@ reg_search(reg_search_out *out,
                 bad_value(&q, name, value, "use none, estimate or accurate");
                 goto done;
             }
+            q.total_given = 1;
             self_add(&q, name, value);
             continue;
         }
@@ -1614,6 +1700,7 @@ reg_search(reg_search_out *out,
     }
     if (q.near_expr[0] && q.nsort == 0) {
         /* near: nearest first unless _sort says otherwise */
+        q.near_sorted = q.near_cond[0] != '\0';
         sortkey *k = &q.sort[q.nsort++];
         memset(k, 0, sizeof(*k));
         k->expr_fmt = q.near_expr;
@@ -1631,6 +1718,10 @@ reg_search(reg_search_out *out,
     }
     if (q.total_mode == 0 && q.nincs == 0 && opts->count_only)
         q.total_mode = 2;
+    /* nearest first: the total within the radius is counted only when asked for (_total), or
+     * known for free when the first page holds every match */
+    if (q.near_sorted && !q.total_given && !opts->count_only)
+        q.total_mode = 0;
 
     /* _summary=count: the total only */
     if (opts->count_only) {
@@ -1676,8 +1767,15 @@ reg_search(reg_search_out *out,
                 "r.deleted%s ORDER BY %s LIMIT $%d::bigint",
                 cols.p ? cols.p : "", rtlit, q.where.p, order.p, pl);
     }
-    if (!(r = run(db, sql.p, q.nvals, q.vals, q.is_fixed, q.point, err)))
+    if (q.near_sorted && !backward) {
+        int got = near_page(&q, db, rtlit, opts->count + 1, &r);
+        if (got < 0)
+            goto done;
+        if (got == 0 && !(r = run(db, sql.p, q.nvals, q.vals, q.is_fixed, q.point, err)))
+            goto done;
+    } else if (!(r = run(db, sql.p, q.nvals, q.vals, q.is_fixed, q.point, err))) {
         goto done;
+    }
     rows = PQntuples(r);
     {
         int take = rows > opts->count ? opts->count : rows, more = rows > opts->count;
@@ -1701,7 +1799,7 @@ reg_search(reg_search_out *out,
     PQclear(r);
     r = NULL;
     /* the total over all pages: a first page that holds every match is its own count */
-    if (q.total_mode && !cur && rows <= opts->count)
+    if ((q.total_mode || (q.near_sorted && !q.total_given)) && !cur && rows <= opts->count)
         out->total = rows;
     else if (q.total_mode && count_total(&q, db, rtlit, wlen, out) < 0)
         goto done;

@@ -254,6 +254,7 @@ reg_thread_cleanup(void)
 {
     geo_ctx_free(thread_geo);
     thread_geo = NULL;
+    geo_crs_thread_cleanup();
 }
 
 /* Validate every boundary extension of a Location with GEOS; repair in place when asked. */
@@ -277,11 +278,12 @@ check_boundaries(json_t *res, const reg_actor *who, core_err *err)
         if (geo_boundary_parse(&b, reg__geo(), json_string_value(data), json_string_length(data),
                                &o, err) < 0)
             return -1;
-        if (geo_boundary_repair_reason(b)) {
-            /* store what was repaired, so that what is kept is what is indexed */
+        if (geo_boundary_repair_reason(b) || geo_boundary_source_epsg(b)) {
+            /* store what was repaired or converted, so that what is kept is what is indexed */
             char *gj = NULL, *b64;
             size_t len = 0, cap;
-            if (geo_boundary_geojson(&gj, &len, reg__geo(), b, err) < 0) {
+            if ((geo_boundary_source_epsg(b) && reg__crs_boundary_source(res, att, err) < 0) ||
+                geo_boundary_geojson(&gj, &len, reg__geo(), b, err) < 0) {
                 geo_boundary_free(reg__geo(), b);
                 return -1;
             }
@@ -305,6 +307,8 @@ reg__check_body(json_t *res, reg_type t, const reg_actor *who, core_err *err)
 {
     if (!json_is_object(res))
         return core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "the body must be a JSON object");
+    if (t == REG_LOCATION && reg__crs_position(res, err) < 0)
+        return -1;
     if (reg_validate(res, reg_type_name(t), err) < 0)
         return -1;
     return t == REG_LOCATION ? check_boundaries(res, who, err) : 0;

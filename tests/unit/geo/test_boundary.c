@@ -342,27 +342,30 @@ test_wrong_shapes(void **state)
                 "coordinates)");
 }
 
+/* Without convert_crs only WGS84 is accepted; conversion itself is tested in test_crs.c. */
 static void
 test_crs(void **state)
 {
     geo_ctx *ctx = *state;
+    geo_boundary_opts o = opts_at(2);
 
-    expect_fail(ctx,
-                "{\"type\":\"Polygon\",\"crs\":{\"type\":\"name\",\"properties\":{\"name\":\"urn:"
-                "ogc:def:crs:EPSG::32629\"}},\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]]]}",
-                422, CORE_ISSUE_INVALID,
-                "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got "
-                "\"urn:ogc:def:crs:EPSG::32629\")");
-    expect_fail(ctx,
-                "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"crs\":{\"type\":"
-                "\"EPSG\",\"properties\":{\"code\":3857}},\"coordinates\":[[[0,0],[1,0],[1,1],[0,"
-                "0]]]}}",
-                422, CORE_ISSUE_INVALID,
-                "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got EPSG code 3857)");
-    expect_fail(ctx,
-                "{\"type\":\"Polygon\",\"crs\":null,\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]]]}",
-                422, CORE_ISSUE_INVALID,
-                "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got a \"crs\" that names none)");
+    o.convert_crs = 0;
+    expect_fail_opts(
+        ctx,
+        "{\"type\":\"Polygon\",\"crs\":{\"type\":\"name\",\"properties\":{\"name\":\"urn:"
+        "ogc:def:crs:EPSG::32629\"}},\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]]]}",
+        &o, 422, CORE_ISSUE_INVALID,
+        "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got \"urn:ogc:def:crs:EPSG::32629\")");
+    expect_fail_opts(ctx,
+                     "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"crs\":{\"type\":"
+                     "\"EPSG\",\"properties\":{\"code\":3857}},\"coordinates\":[[[0,0],[1,0],[1,"
+                     "1],[0,0]]]}}",
+                     &o, 422, CORE_ISSUE_INVALID,
+                     "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got EPSG code 3857)");
+    expect_fail_opts(
+        ctx, "{\"type\":\"Polygon\",\"crs\":null,\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]]]}", &o,
+        422, CORE_ISSUE_INVALID,
+        "boundary CRS must be WGS84 (CRS84 or EPSG:4326, got a \"crs\" that names none)");
     geo_boundary_free(ctx, expect_ok(ctx,
                                      "{\"type\":\"Polygon\",\"crs\":{\"type\":\"EPSG\","
                                      "\"properties\":{\"code\":4326}},\"coordinates\":[[[0,0],[1,"
