@@ -8,9 +8,9 @@ export const FACILITY_SYSTEM = 'https://bench.mahali.example/facility';
 export const MCSD_TYPES =
   'https://profiles.ihe.net/ITI/mCSD/CodeSystem/IHE.mCSD.Organization.Location.Types';
 export const ROLE_CODES = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
-const MCSD_SD = 'https://profiles.ihe.net/ITI/mCSD/StructureDefinition/';
-const ORG_TYPE = 'http://terminology.hl7.org/CodeSystem/organization-type';
-const PHYS = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
+export const MCSD_SD = 'https://profiles.ihe.net/ITI/mCSD/StructureDefinition/';
+export const ORG_TYPE = 'http://terminology.hl7.org/CodeSystem/organization-type';
+export const PHYS = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
 
 // mulberry32: small, fast, good enough for test data
 export function rng(seed) {
@@ -35,7 +35,7 @@ const SYLLABLES = [
   'kwa', 'shi', 'cha', 'chi',
 ];
 
-function word(r, min, max) {
+export function word(r, min, max) {
   const n = min + r.int(max - min + 1);
   let w = '';
   for (let i = 0; i < n; i++) w += r.pick(SYLLABLES);
@@ -43,23 +43,23 @@ function word(r, min, max) {
 }
 
 // Facility kinds by v3 RoleCode: [name suffix, alias abbreviation, display]
-const KINDS = {
+export const KINDS = {
   HOSP: { display: 'Hospital', names: [['Hospital', 'H'], ['District Hospital', 'DH'], ['General Hospital', 'GH']] },
   OF: { display: 'Outpatient facility', names: [['Health Centre', 'HC'], ['Clinic', 'CL'], ['Health Post', 'HP'], ['Dispensary', 'DSP']] },
   PHARM: { display: 'Pharmacy', names: [['Pharmacy', 'PH'], ['Community Pharmacy', 'CPH']] },
   MBL: { display: 'Mobile Unit', names: [['Mobile Clinic', 'MC'], ['Outreach Unit', 'OU']] },
 };
 export const CODES = ['HOSP', 'OF', 'PHARM', 'MBL'];
-const SERVICES = [
+export const SERVICES = [
   'outpatient consultations', 'maternal and child health', 'immunisation', 'family planning',
   'HIV testing and counselling', 'TB diagnosis and treatment', 'malaria testing and treatment',
   'laboratory', 'minor surgery', 'antenatal care', 'nutrition screening', 'dental care',
   'emergency obstetric care', 'dispensing of essential medicines', 'eye care', 'mental health',
 ];
 
-const pad = (n, w) => String(n).padStart(w, '0');
+export const pad = (n, w) => String(n).padStart(w, '0');
 export const facilityIdentifier = (i) => 'F' + pad(i, 7); // F0001234
-const round6 = (x) => Math.round(x * 1e6) / 1e6;
+export const round6 = (x) => Math.round(x * 1e6) / 1e6;
 
 function jurisdiction(level, key, name, parent, pos, stateName) {
   const locId = `loc-${key}`;

@@ -1,6 +1,6 @@
--- wrk script body (bench/search/load.mjs puts a `paths` table in front of it): every request
--- takes the next query variant in turn; each wrk thread starts at a different offset. done()
--- prints one JSON line that bench/run reads.
+-- wrk script body (writeWrkScripts in bench/lib/http.mjs puts a `paths` table in front of it):
+-- every request takes the next query variant in turn; each wrk thread starts at a different
+-- offset. done() prints one JSON line that bench/run reads.
 
 local nthreads = 0
 
