@@ -107,8 +107,9 @@ typedef struct query {
     char near_unit[16];
     int area_sort; /* contains: innermost (smallest boundary) first unless _sort says otherwise */
     int nconds;    /* conditions at the top level */
-    /* a top-level condition picks out one resource or a few (_id, identifier): the statements
-     * are prepared once and run with one plan for all values (core_db_query) */
+    /* a top-level condition picks out one resource or a few whatever its value (_id,
+     * identifier, contains): the statements are prepared once and run with one plan for all
+     * values (core_db_query) */
     int point;
     /* the total when partof:below=X is the only condition: the size of X's range in the
      * closure table, which holds live resources only (sql/0005_hierarchy.sql) */
@@ -874,6 +875,8 @@ frag_spatial(query *q,
             a, a, rt, a, id, a, a, plon, plat);
         if (!q->area_sort)
             q->area_sort = 1; /* innermost first */
+        if (strcmp(id, "r.id") == 0)
+            q->point = 1; /* the GiST index drives it whatever the point: plan once */
         return 0;
     }
     if (strcmp(which, "within") == 0) {
@@ -1500,14 +1503,15 @@ query_free(query *q)
 
 /* The page of a nearest-first search (no _sort, paging forward), driven by the spatial index:
  * the `cand` positions nearest by the GiST KNN order (great-circle distance on a sphere),
- * filtered by the search's other conditions, are re-ranked by their true geodesic distance
- * on the WGS84 spheroid (ST_Distance on geography). The two distances differ by less than
- * NEAR_EPS (relative), so the re-ranked page is exact when the last row it needs is nearer
- * than (1 - NEAR_EPS) times the farthest candidate, or when there were fewer candidates than
+ * within the radius widened by NEAR_EPS on the sphere (cheap) and filtered by the search's
+ * other conditions, are re-ranked by their true geodesic distance on the WGS84 spheroid
+ * (ST_Distance on geography), which then applies the radius exactly. The two distances differ by
+ * less than NEAR_EPS (relative), so the re-ranked page is exact when the last row it needs is
+ * nearer than (1 - NEAR_EPS) times the farthest candidate, or when there were fewer candidates than
  * asked for (all of them); otherwise it asks for four times as many. Columns as the general
  * page: id, content, k0 (distance), dist. Returns 1 with *res, 0 when the general statement
  * must answer (very many candidates), -1 with q->err. */
-#define NEAR_EPS      0.01
+#define NEAR_EPS      0.0065 /* the two differ by at most 0.56 % (WGS84 meridian at the equator) */
 #define NEAR_MAX_CAND 20000
 
 static int
@@ -1515,7 +1519,7 @@ near_page(query *q, core_db *db, const char *rtlit, int want, PGresult **res)
 {
     sb where = { 0 }, own = { 0 };
     const char *cut;
-    char cand[16], limit[16];
+    char cand[16], limit[16], boxc[320] = "";
     int pc, pl;
 
     /* the search's conditions without its own near condition (the KNN scan applies it) */
@@ -1527,12 +1531,18 @@ near_page(query *q, core_db *db, const char *rtlit, int want, PGresult **res)
     }
     sb_addf(&where, "%.*s%s", (int)(cut - q->where.p), q->where.p, cut + own.len);
     free(own.p);
+    /* with no other condition the KNN scan stops after cand rows wherever they are, and the
+     * radius is applied to the ranked rows; with others (which the scan filters row by row)
+     * the radius also bounds the scan, so an area with no match is not scanned to the end */
+    if (where.len > 0)
+        snprintf(boxc, sizeof(boxc), " AND r.geog && _ST_Expand(%s, %s / %.4f)", q->near_point,
+                 q->near_radius, 1.0 - NEAR_EPS);
     snprintf(limit, sizeof(limit), "%d", want);
     if ((pl = fixed(q, limit)) < 0) {
         free(where.p);
         return too_many(q), -1;
     }
-    for (int n = want * 3 + 20; n <= NEAR_MAX_CAND; n *= 4) {
+    for (int n = want + 2; n <= NEAR_MAX_CAND; n *= 4) {
         sb sql = { 0 };
         PGresult *r;
         int rows, last;
@@ -1542,16 +1552,18 @@ near_page(query *q, core_db *db, const char *rtlit, int want, PGresult **res)
             return too_many(q), -1;
         }
         /* sp_geo is aliased r so that the conditions (written about r.id) apply to it */
+        /* candidates (KNN) → re-ranked (spheroid) → the page → its resources */
         sb_addf(&sql,
-                "SELECT c.id, x.content::text, (c.d)::text AS k0, (c.d)::text AS dist, c.n, "
-                "c.smax FROM (SELECT r.id, ST_Distance(r.geog, %s) AS d, count(*) OVER () AS n, "
-                "max(r.sd) OVER () AS smax FROM (SELECT r.id, r.rtype, r.geog, r.geog <-> %s AS "
-                "sd FROM sp_geo r WHERE r.rtype = %s AND r.param = 'position' AND "
-                "ST_DWithin(r.geog, %s, %s)%s ORDER BY r.geog <-> %s LIMIT $%d::bigint) r) c "
-                "JOIN resource x ON x.rtype = %s AND x.id = c.id AND NOT x.deleted "
-                "ORDER BY c.d, c.id LIMIT $%d::bigint",
-                q->near_point, q->near_point, rtlit, q->near_point, q->near_radius, where.p,
-                q->near_point, pc, rtlit, pl);
+                "SELECT p.id, x.content::text, (p.d)::text AS k0, (p.d)::text AS dist, p.n, "
+                "p.smax FROM (SELECT c.id, c.d, c.n, c.smax FROM (SELECT r.id, "
+                "ST_Distance(r.geog, %s) AS d, count(*) OVER () AS n, max(r.sd) OVER () AS smax "
+                "FROM (SELECT r.id, r.rtype, r.geog, r.geog <-> %s AS sd FROM sp_geo r WHERE "
+                "r.rtype = %s AND r.param = 'position'%s%s ORDER BY r.geog <-> %s "
+                "LIMIT $%d::bigint) r) c WHERE c.d <= %s "
+                "ORDER BY c.d, c.id LIMIT $%d::bigint) p JOIN resource x ON x.rtype = %s AND "
+                "x.id = p.id AND NOT x.deleted ORDER BY p.d, p.id",
+                q->near_point, q->near_point, rtlit, boxc, where.p, q->near_point, pc,
+                q->near_radius, pl, rtlit);
         r = run(db, sql.p, q->nvals, q->vals, q->is_fixed, 1, q->err);
         free(sql.p);
         if (!r) {
@@ -1566,6 +1578,7 @@ near_page(query *q, core_db *db, const char *rtlit, int want, PGresult **res)
             *res = r;
             return 1;
         }
+        core_log(CORE_LOG_DEBUG, "near: %d candidates were not enough", n);
         PQclear(r);
     }
     free(where.p);
@@ -1693,7 +1706,9 @@ reg_search(reg_search_out *out,
     if (q.area_sort && !q.near_expr[0] && q.nsort == 0) {
         sortkey *k = &q.sort[q.nsort++];
         memset(k, 0, sizeof(*k));
-        k->expr_fmt = "(SELECT min(ST_Area(b.geog)) FROM sp_geo b WHERE b.rtype = r.rtype AND b.id "
+        /* planar area on lon/lat: cheap, and a boundary inside another is smaller in any
+         * measure, which is all "innermost first" needs */
+        k->expr_fmt = "(SELECT min(ST_Area(b.geom)) FROM sp_geo b WHERE b.rtype = r.rtype AND b.id "
                       "= r.id AND b.param = 'boundary')";
         k->cast = "float8";
         k->hidden = 1;
