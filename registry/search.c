@@ -100,10 +100,11 @@ typedef struct query {
     char near_expr[640];  /* with near: SQL for the resource's distance from the point, in metres */
     char near_point[160]; /* with near: the point as geography (SQL over $n) */
     char near_radius[32]; /* with near: the radius in metres (SQL over $n) */
-    char near_cond[640];  /* with near: its condition as written into where */
-    int near_sorted;      /* nearest first (no _sort): the page walks the spatial index */
-    int total_given;      /* _total was in the request */
-    double near_factor;   /* metres per unit asked for */
+    double near_radius_m;
+    char near_cond[640]; /* with near: its condition as written into where */
+    int near_sorted;     /* nearest first (no _sort): the page walks the spatial index */
+    int total_given;     /* _total was in the request */
+    double near_factor;  /* metres per unit asked for */
     char near_unit[16];
     int area_sort; /* contains: innermost (smallest boundary) first unless _sort says otherwise */
     int nconds;    /* conditions at the top level */
@@ -822,6 +823,7 @@ frag_near(query *q, sb *w, const char *rt, const char *id, const char *name, con
     snprintf(q->near_point, sizeof(q->near_point),
              "ST_SetSRID(ST_MakePoint($%d::float8, $%d::float8), 4326)::geography", plon, plat);
     snprintf(q->near_radius, sizeof(q->near_radius), "$%d::float8", pd);
+    q->near_radius_m = dist * factor;
     if (strcmp(id, "r.id") != 0)
         q->near_cond[0] = '\0'; /* inside a chain: not the search's own position */
     snprintf(q->near_expr, sizeof(q->near_expr),
@@ -1515,7 +1517,7 @@ query_free(query *q)
 #define NEAR_MAX_CAND 20000
 
 static int
-near_page(query *q, core_db *db, const char *rtlit, int want, PGresult **res)
+near_page(query *q, core_db *db, const char *rtlit, int want, PGresult **res, int *more)
 {
     sb where = { 0 }, own = { 0 };
     const char *cut;
@@ -1554,29 +1556,46 @@ near_page(query *q, core_db *db, const char *rtlit, int want, PGresult **res)
         /* sp_geo is aliased r so that the conditions (written about r.id) apply to it */
         /* candidates (KNN) → re-ranked (spheroid) → the page → its resources */
         sb_addf(&sql,
-                "SELECT p.id, x.content::text, (p.d)::text AS k0, (p.d)::text AS dist, p.n, "
-                "p.smax FROM (SELECT c.id, c.d, c.n, c.smax FROM (SELECT r.id, "
-                "ST_Distance(r.geog, %s) AS d, count(*) OVER () AS n, max(r.sd) OVER () AS smax "
-                "FROM (SELECT r.id, r.rtype, r.geog, r.geog <-> %s AS sd FROM sp_geo r WHERE "
-                "r.rtype = %s AND r.param = 'position'%s%s ORDER BY r.geog <-> %s "
-                "LIMIT $%d::bigint) r) c WHERE c.d <= %s "
-                "ORDER BY c.d, c.id LIMIT $%d::bigint) p JOIN resource x ON x.rtype = %s AND "
-                "x.id = p.id AND NOT x.deleted ORDER BY p.d, p.id",
+                "WITH c AS (SELECT r.id, ST_Distance(r.geog, %s) AS d, r.sd FROM (SELECT r.id, "
+                "r.geog, r.geog <-> %s AS sd FROM sp_geo r WHERE r.rtype = %s AND r.param = "
+                "'position'%s%s ORDER BY r.geog <-> %s LIMIT $%d::bigint) r) "
+                "SELECT p.id, x.content::text, (p.d)::text AS k0, (p.d)::text AS dist, m.n, "
+                "m.smax, m.nr FROM (SELECT count(*) AS n, max(c.sd) AS smax, count(*) FILTER "
+                "(WHERE c.d <= %s) AS nr FROM c) m LEFT JOIN (SELECT c.id, c.d FROM c WHERE "
+                "c.d <= %s ORDER BY c.d, c.id LIMIT $%d::bigint) p ON true LEFT JOIN resource x "
+                "ON x.rtype = %s AND x.id = p.id AND NOT x.deleted ORDER BY p.d, p.id",
                 q->near_point, q->near_point, rtlit, boxc, where.p, q->near_point, pc,
-                q->near_radius, pl, rtlit);
+                q->near_radius, q->near_radius, pl, rtlit);
         r = run(db, sql.p, q->nvals, q->vals, q->is_fixed, 1, q->err);
         free(sql.p);
         if (!r) {
             free(where.p);
             return -1;
         }
-        rows = PQntuples(r);
+        /* one row at least (the counts); no match within the radius: one row without id */
+        rows = PQgetisnull(r, 0, 0) ? 0 : PQntuples(r);
         last = rows - 1;
-        if (rows == 0 || atol(PQgetvalue(r, 0, 4)) < n ||
-            atof(PQgetvalue(r, last, 2)) <= atof(PQgetvalue(r, 0, 5)) * (1.0 - NEAR_EPS)) {
-            free(where.p);
-            *res = r;
-            return 1;
+        {
+            /* any position that is not a candidate is at least `bound` away (spheroid) */
+            long cands = atol(PQgetvalue(r, 0, 4));
+            long within = atol(PQgetvalue(r, 0, 6));
+            double bound = atof(PQgetvalue(r, 0, 5)) * (1.0 - NEAR_EPS);
+            int all = cands < n; /* the scan ran out: every candidate position was seen */
+            if (all ||
+                (rows == want ? atof(PQgetvalue(r, last, 2)) <= bound : q->near_radius_m < bound)) {
+                /* more after this page: a candidate within the radius beyond it, or, when the
+                 * candidates were cut short, possibly one beyond them (a next page may turn
+                 * out empty; none may be missing) */
+                *more = within > want || (!all && rows == want && bound <= q->near_radius_m);
+                free(where.p);
+                if (!rows) { /* an empty page, as the general statement would give */
+                    PQclear(r);
+                    if (!(r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK)))
+                        abort();
+                }
+                *res = r;
+                return 1;
+            }
         }
         core_log(CORE_LOG_DEBUG, "near: %d candidates were not enough", n);
         PQclear(r);
@@ -1618,7 +1637,7 @@ reg_search(reg_search_out *out,
     sb sql = { 0 }, order = { 0 }, cols = { 0 };
     json_t *cur = NULL;
     PGresult *r = NULL;
-    int backward = 0, rows, rc = -1, pt;
+    int backward = 0, rows, rc = -1, pt, near_more = -1;
     size_t wlen;
     char limit[16], rtlit[40];
 
@@ -1783,7 +1802,7 @@ reg_search(reg_search_out *out,
                 cols.p ? cols.p : "", rtlit, q.where.p, order.p, pl);
     }
     if (q.near_sorted && !backward) {
-        int got = near_page(&q, db, rtlit, opts->count + 1, &r);
+        int got = near_page(&q, db, rtlit, opts->count, &r, &near_more);
         if (got < 0)
             goto done;
         if (got == 0 && !(r = run(db, sql.p, q.nvals, q.vals, q.is_fixed, q.point, err)))
@@ -1793,7 +1812,8 @@ reg_search(reg_search_out *out,
     }
     rows = PQntuples(r);
     {
-        int take = rows > opts->count ? opts->count : rows, more = rows > opts->count;
+        int take = rows > opts->count ? opts->count : rows;
+        int more = near_more >= 0 ? near_more : rows > opts->count;
         /* walking backward fetched the rows nearest the cursor first: restore the order */
         for (int k = 0; k < take; k++) {
             int i = backward ? take - 1 - k : k;
@@ -1814,7 +1834,8 @@ reg_search(reg_search_out *out,
     PQclear(r);
     r = NULL;
     /* the total over all pages: a first page that holds every match is its own count */
-    if ((q.total_mode || (q.near_sorted && !q.total_given)) && !cur && rows <= opts->count)
+    if ((q.total_mode || (q.near_sorted && !q.total_given)) && !cur && rows <= opts->count &&
+        near_more <= 0)
         out->total = rows;
     else if (q.total_mode && count_total(&q, db, rtlit, wlen, out) < 0)
         goto done;
