@@ -241,6 +241,97 @@ typedef struct reg_dq_row {
 int reg_data_quality(reg_dq_row **rows, size_t *n, core_db *db, const char *root, core_err *err);
 void reg_dq_free(reg_dq_row *rows, size_t n);
 
+/* ---- catchments ------------------------------------------------------------------------------
+ * A catchment is a Location partOf its facility, typed REG_LOCATION_ROLE|catchment (approved)
+ * or |catchment-draft (generated, waiting for review), with its polygon in the boundary
+ * extension; drafts carry the identifier REG_CATCHMENT_DRAFT_ID|<facility id>, approved ones
+ * REG_CATCHMENT_ID|<facility id> (docs/DESIGN-NOTES.md, sql/0006_catchments.sql). */
+
+#define REG_LOCATION_ROLE           "https://profiles.mahali.health/fhir/CodeSystem/location-role"
+#define REG_CATCHMENT_ID            "https://profiles.mahali.health/fhir/NamingSystem/catchment"
+#define REG_CATCHMENT_DRAFT_ID      "https://profiles.mahali.health/fhir/NamingSystem/catchment-draft"
+#define REG_CATCHMENT_RADIUS_MAX_KM 100.0
+#define REG_CATCHMENT_TOLERANCE_KM2 0.01 /* gaps and overlaps this small are not reported */
+
+typedef enum reg_catchment_method {
+    REG_CATCHMENT_VORONOI,
+    REG_CATCHMENT_BUFFER
+} reg_catchment_method;
+
+/* What became of one facility's draft. */
+typedef enum reg_draft_status {
+    REG_DRAFT_CREATED,
+    REG_DRAFT_UPDATED,
+    REG_DRAFT_UNCHANGED, /* the stored draft was already this: no new version */
+    REG_DRAFT_SKIPPED,   /* no polygon: no position, or nothing of its cell inside the boundary */
+    REG_DRAFT_FAILED     /* the write was refused: see err */
+} reg_draft_status;
+
+/* One active facility of the jurisdiction and its draft. */
+typedef struct reg_catchment_draft {
+    char facility[65];
+    char *facility_name; /* malloc'd, may be NULL */
+    reg_draft_status status;
+    reg_write w;       /* CREATED/UPDATED/UNCHANGED: the stored draft (w.resource new ref) */
+    double area_km2;   /* of the draft's polygon (geodesic); 0 when skipped */
+    char *shared_with; /* malloc'd: the other facilities at exactly the same position (they
+                          share one Voronoi cell), comma-separated; NULL if none */
+    char note[24];     /* "no-position", "outside-jurisdiction" (position outside the
+                          boundary), "no-area" (no polygon inside the boundary) or "" */
+    core_err err;      /* FAILED: why */
+} reg_catchment_draft;
+
+/** Generate draft catchments for every active mCSD facility below Location jurisdiction
+ *  (partOf, any depth) and write them through the normal write path (validation, versioning,
+ *  audit, indexing) as conditional updates by REG_CATCHMENT_DRAFT_ID|<facility id>: a re-run
+ *  updates the drafts in place (unchanged ones get no new version), approved catchments are
+ *  never touched. Voronoi cells (metric CRS) or geodesic buffers of radius_km (buffer only,
+ *  0 < radius_km <= REG_CATCHMENT_RADIUS_MAX_KM), clipped to the jurisdiction's boundary.
+ *  Writes go in transactions of up to 200 drafts; if one fails in the database, that chunk is
+ *  redone draft by draft so that only the failing draft is lost (status FAILED).
+ *  *drafts: malloc'd, one per facility ordered by facility id (free with
+ *  reg_catchment_drafts_free). Returns 0, or -1 with err, err->expr naming the parameter:
+ *  404/410 jurisdiction unknown or deleted, 422 it has no boundary, 400 radius out of range,
+ *  503 database (drafts of earlier chunks stay written; a re-run converges). */
+int reg_catchments_generate(reg_catchment_draft **drafts,
+                            size_t *n,
+                            core_db *db,
+                            const char *jurisdiction,
+                            reg_catchment_method method,
+                            double radius_km,
+                            const reg_actor *who,
+                            core_err *err);
+void reg_catchment_drafts_free(reg_catchment_draft *drafts, size_t n);
+
+/* One finding of reg_catchment_check (see mahali_catchment_check for the checks). */
+typedef struct reg_catchment_problem {
+    char check[24];     /* gap, overlap, facility-outside, no-catchment, facility-inactive,
+                           not-a-facility */
+    char facility[65];  /* or "" */
+    char catchment[65]; /* or "" */
+    char other[65];     /* overlap: the second catchment, else "" */
+    double area_km2;    /* gap, overlap; else NAN */
+    double distance_m;  /* facility-outside: from the facility to its catchment; else NAN */
+    double lat, lon;    /* gap: a point inside it; facility-*: the facility; else NAN */
+} reg_catchment_problem;
+
+typedef struct reg_catchment_report {
+    long facilities;                 /* active facilities below the jurisdiction */
+    long catchments;                 /* catchments checked */
+    double area_km2;                 /* the jurisdiction's area */
+    reg_catchment_problem *problems; /* malloc'd, ordered by check then ids */
+    size_t n;
+} reg_catchment_report;
+
+/** Check how the catchments below Location jurisdiction (the approved ones, or the drafts when
+ *  drafts != 0) cover its boundary: gaps, overlaps above REG_CATCHMENT_TOLERANCE_KM2,
+ *  facilities outside their own catchment, active facilities without one, catchments of
+ *  inactive facilities or of non-facilities. out: filled (clear with
+ *  reg_catchment_report_clear). Returns 0, or -1 with err (404/410, 422 no boundary). */
+int reg_catchment_check(
+    reg_catchment_report *out, core_db *db, const char *jurisdiction, int drafts, core_err *err);
+void reg_catchment_report_clear(reg_catchment_report *r);
+
 /* ---- tokens ---------------------------------------------------------------------------------- */
 
 typedef enum reg_role { REG_ROLE_NONE, REG_ROLE_READER, REG_ROLE_EDITOR, REG_ROLE_ADMIN } reg_role;

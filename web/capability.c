@@ -57,7 +57,7 @@ search_params(reg_type t)
                 "date range by precision; prefixes eq ne gt lt ge le sa eb ap; :missing",
             [REG_SP_SPECIAL] = "",
         };
-        char doc[512];
+        char doc[1024];
         snprintf(doc, sizeof(doc), "%s (element %s). %s",
                  sp->doc ? sp->doc : reg_sp_kind_name(sp->kind), sp->paths, how[sp->kind]);
         json_array_append_new(
@@ -119,13 +119,48 @@ resource_entry(reg_type t)
         json_object_set_new(
             res, "operation",
             json_pack(
-                "[{s:s, s:s, s:s}]", "name", "data-quality", "definition",
+                "[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]", "name",
+                "boundaries", "definition",
+                "https://profiles.mahali.health/fhir/OperationDefinition/Location-boundaries",
+                "documentation",
+                "GET [base]/Location/$boundaries[?partof=Location/id][&bbox=minLon,minLat,"
+                "maxLon,maxLat][&tolerance=degrees]: the boundaries as one GeoJSON "
+                "FeatureCollection (application/geo+json) for web maps, simplified "
+                "topology-preserving to tolerance degrees (default 0.001, about 110 m; 0 keeps "
+                "them as stored; at most 1), each Feature with id Location/<id> and properties "
+                "name, status, partOf, type; partof: that Location and everything below it; at "
+                "most 5000 features",
+                "name", "data-quality", "definition",
                 "https://profiles.mahali.health/fhir/OperationDefinition/Location-data-quality",
                 "documentation",
                 "GET [base]/Location/$data-quality[?partof=Location/id][&_format=csv]: "
                 "problems with facility positions (zero-position, low-precision, "
                 "outside-jurisdiction, outside-country, swapped-coordinates, same-position, "
-                "likely-duplicate), each with its reason, and counts per jurisdiction"));
+                "likely-duplicate), each with its reason, and counts per jurisdiction",
+                "name", "generate-catchments", "definition",
+                "https://profiles.mahali.health/fhir/OperationDefinition/"
+                "Location-generate-catchments",
+                "documentation",
+                "POST [base]/Location/$generate-catchments?jurisdiction=Location/id"
+                "[&method=voronoi|buffer][&radius=km] (or the same as a Parameters body; editor "
+                "or admin): draft catchments (Locations partOf each active facility below the "
+                "jurisdiction, type " REG_LOCATION_ROLE
+                "|catchment-draft, identifier " REG_CATCHMENT_DRAFT_ID
+                "|<facility id>) from the Voronoi cells of the facilities (default) or a buffer "
+                "of radius km (default 5, at most 100), clipped to the jurisdiction's boundary; "
+                "written as conditional updates, so a re-run updates the drafts and never "
+                "touches approved catchments (type catchment). Answers a batch-response Bundle: "
+                "a summary OperationOutcome with warnings, then each draft with its status "
+                "(created, updated, unchanged) in response.outcome",
+                "name", "catchment-check", "definition",
+                "https://profiles.mahali.health/fhir/OperationDefinition/Location-catchment-check",
+                "documentation",
+                "GET [base]/Location/$catchment-check?jurisdiction=Location/id[&drafts=true]"
+                "[&_format=csv]: how the approved catchments (or the drafts) below the "
+                "jurisdiction cover its boundary: gaps (area, a point inside), overlaps over "
+                "0.01 km2 (both catchments, area), facilities outside their catchment "
+                "(distance), active facilities without one, catchments of inactive facilities "
+                "or of non-facilities; counts per check"));
     json_object_set_new(res, "searchInclude", includes(t, 0));
     json_object_set_new(res, "searchRevInclude", includes(t, 1));
     if (reg_type_is_personal(t))

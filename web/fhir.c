@@ -60,9 +60,10 @@ negotiate(web_req *r)
         if (strcmp(f, "json") == 0 || strcmp(f, "application/json") == 0 ||
             strncmp(f, "application/fhir+json", 21) == 0)
             return 0;
-        /* CSV: only the data-quality report has a table to give */
+        /* CSV: only the data-quality and catchment-check reports have a table to give */
         if ((strcmp(f, "csv") == 0 || strcmp(f, "text/csv") == 0) &&
-            strstr(r->ri->local_uri, "/$data-quality"))
+            (strstr(r->ri->local_uri, "/$data-quality") ||
+             strstr(r->ri->local_uri, "/$catchment-check")))
             return 0;
         if (strcmp(f, "xml") == 0 || strcmp(f, "application/xml") == 0 ||
             strcmp(f, "text/xml") == 0 || strncmp(f, "application/fhir+xml", 20) == 0) {
@@ -790,6 +791,21 @@ web_fhir_handle(web_req *r)
         if (!is_get)
             return method_not_allowed(r, "GET");
         return authorize(r, t, ACCESS_READ) < 0 ? 401 : web_data_quality(r);
+    }
+    if (nseg == 2 && t == REG_LOCATION && strcmp(seg[1], "$boundaries") == 0) {
+        if (!is_get)
+            return method_not_allowed(r, "GET");
+        return authorize(r, t, ACCESS_READ) < 0 ? 401 : web_map_layer(r);
+    }
+    if (nseg == 2 && t == REG_LOCATION && strcmp(seg[1], "$catchment-check") == 0) {
+        if (!is_get)
+            return method_not_allowed(r, "GET");
+        return authorize(r, t, ACCESS_READ) < 0 ? 401 : web_catchment_check(r);
+    }
+    if (nseg == 2 && t == REG_LOCATION && strcmp(seg[1], "$generate-catchments") == 0) {
+        if (strcmp(m, "POST") != 0)
+            return method_not_allowed(r, "POST");
+        return authorize(r, t, ACCESS_WRITE) < 0 ? 403 : web_generate_catchments(r);
     }
     if (nseg >= 2 && seg[1][0] != '_' && !reg_id_valid(seg[1])) {
         core_err err = CORE_ERR_INIT;

@@ -30,8 +30,8 @@ part(const char *name, const char *key, json_t *value)
 }
 
 /* One CSV cell: quoted, quotes doubled, and a leading = + - @ (or tab/CR) neutralised. */
-static void
-csv_cell(char **buf, size_t *len, size_t *cap, const char *s, int last)
+void
+web_csv_cell(char **buf, size_t *len, size_t *cap, const char *s, int last)
 {
     size_t need = strlen(s ? s : "") * 2 + 8;
     if (*len + need >= *cap) {
@@ -88,12 +88,12 @@ web_data_quality(web_req *r)
         memcpy(buf, "location_id,name,jurisdiction_id,check,reason,other_location_id\n", 64);
         len = 64;
         for (size_t i = 0; i < n; i++) {
-            csv_cell(&buf, &len, &cap, rows[i].id, 0);
-            csv_cell(&buf, &len, &cap, rows[i].name, 0);
-            csv_cell(&buf, &len, &cap, rows[i].jurisdiction, 0);
-            csv_cell(&buf, &len, &cap, rows[i].check, 0);
-            csv_cell(&buf, &len, &cap, rows[i].reason, 0);
-            csv_cell(&buf, &len, &cap, rows[i].other, 1);
+            web_csv_cell(&buf, &len, &cap, rows[i].id, 0);
+            web_csv_cell(&buf, &len, &cap, rows[i].name, 0);
+            web_csv_cell(&buf, &len, &cap, rows[i].jurisdiction, 0);
+            web_csv_cell(&buf, &len, &cap, rows[i].check, 0);
+            web_csv_cell(&buf, &len, &cap, rows[i].reason, 0);
+            web_csv_cell(&buf, &len, &cap, rows[i].other, 1);
         }
         web_send(r, 200, "text/csv; charset=utf-8",
                  "Content-Disposition: attachment; filename=\"data-quality.csv\"\r\n", buf, len);

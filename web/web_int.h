@@ -52,6 +52,17 @@ char *web_read_body(web_req *r, size_t *len_out, int form);
 int web_page_count(web_req *r);
 /** GET /fhir/Location/$data-quality. Returns the status. */
 int web_data_quality(web_req *r);
+/** Append s (NULL = empty) to the CSV text *buf (*len used of *cap, grown with realloc) as one
+ *  quoted cell, quotes doubled, a leading = + - @ tab or CR neutralised with an apostrophe (so
+ *  a spreadsheet cannot run it as a formula); last: end the row, else add a comma. */
+void web_csv_cell(char **buf, size_t *len, size_t *cap, const char *s, int last);
+/** POST /fhir/Location/$generate-catchments. Returns the status. */
+int web_generate_catchments(web_req *r);
+/** GET /fhir/Location/$catchment-check. Returns the status. */
+int web_catchment_check(web_req *r);
+/** GET /fhir/Location/$boundaries: simplified boundaries as GeoJSON for maps. Returns the status.
+ */
+int web_map_layer(web_req *r);
 /** Search type t (GET, or POST _search with a form body when post). Returns the status. */
 int web_search(web_req *r, reg_type t, int post);
 

@@ -307,6 +307,11 @@ function checkResponse(method, url, r, opts) {
   const wantsXml = /xml/i.test(String(opts.headers?.Accept || opts.headers?.accept || '')) || /[?&]_format=[^&]*xml/i.test(url.search);
   if (r.text.length > 0 && isFhir && /[?&]_format=(text\/)?csv/.test(url.search) && /^text\/csv; charset=utf-8$/i.test(ct)) return;
   if (r.text.length > 0 && isFhir && wantsXml && /^application\/fhir\+xml;\s*charset=utf-8$/i.test(ct)) return;
+  // the map layer operation answers GeoJSON (not a FHIR resource): valid JSON, no FHIR schema
+  if (r.status === 200 && isFhir && url.pathname.endsWith('/$boundaries') && /^application\/geo\+json; charset=utf-8$/i.test(ct)) {
+    r.json = JSON.parse(r.text);
+    return;
+  }
   if (r.text.length > 0 && isFhir && !isFhirJsonUtf8(ct))
     throw new Error(`${what}: Content-Type is ${JSON.stringify(ct)}, expected "application/fhir+json; charset=utf-8"\nbody: ${r.text.slice(0, 500)}`);
   if (r.text.length > 0 && /json/i.test(ct)) {
