@@ -101,10 +101,12 @@ typedef struct query {
     char near_point[160]; /* with near: the point as geography (SQL over $n) */
     char near_radius[32]; /* with near: the radius in metres (SQL over $n) */
     double near_radius_m;
-    char near_cond[640]; /* with near: its condition as written into where */
-    int near_sorted;     /* nearest first (no _sort): the page walks the spatial index */
-    int total_given;     /* _total was in the request */
-    double near_factor;  /* metres per unit asked for */
+    char near_cond[640];       /* with near: its condition as written into where */
+    int near_sorted;           /* nearest first (no _sort): the page walks the spatial index */
+    const char *near_distance; /* near-distance=quantity (STU3 companion of near), or NULL */
+    int has_near;              /* near is in the request */
+    int total_given;           /* _total was in the request */
+    double near_factor;        /* metres per unit asked for */
     char near_unit[16];
     int area_sort; /* contains: innermost (smallest boundary) first unless _sort says otherwise */
     int nconds;    /* conditions at the top level */
@@ -756,7 +758,7 @@ frag_has(query *q,
 static int
 frag_near(query *q, sb *w, const char *rt, const char *id, const char *name, const char *value)
 {
-    char buf[256], *parts[4] = { 0 }, *save = NULL, *tok, num[3][40];
+    char buf[256], *parts[4] = { 0 }, *save = NULL, *tok, num[3][40], nd[2][128];
     int n = 0, a, plon, plat, pd;
     double lat, lon, dist = NEAR_DEFAULT_KM, factor = 1000.0;
     const char *unit = "km";
@@ -787,6 +789,35 @@ frag_near(query *q, sb *w, const char *rt, const char *id, const char *name, con
     lon = strtod(parts[1], &end);
     if (*end || !(lon >= -180.0 && lon <= 180.0))
         return bad_value(q, name, value, "longitude must be a number between -180 and 180");
+    if ((n < 3 || !*parts[2]) && q->near_distance) {
+        /* near-distance=value|system|code (or value||code, or value) gives the radius */
+        char buf2[256], *bar;
+        if (strlen(q->near_distance) >= sizeof(buf2))
+            return bad_value(q, "near-distance", q->near_distance, "too long");
+        strcpy(buf2, q->near_distance);
+        bar = strchr(buf2, '|');
+        if (bar) {
+            char *bar2 = strchr(bar + 1, '|');
+            *bar = '\0';
+            if (bar2)
+                *bar2 = '\0';
+            if (!bar2 || (bar2 != bar + 1 && strcmp(bar + 1, "http://unitsofmeasure.org") != 0) ||
+                strchr(bar2 + 1, '|'))
+                return bad_value(q, "near-distance", q->near_distance,
+                                 "use value|http://unitsofmeasure.org|unit, value||unit or value");
+            core_strlcpy(nd[1], bar2 + 1, sizeof(nd[1]));
+        } else {
+            nd[1][0] = '\0';
+        }
+        core_strlcpy(nd[0], buf2, sizeof(nd[0]));
+        parts[2] = nd[0];
+        if (nd[1][0]) {
+            parts[3] = nd[1];
+            n = 4;
+        } else if (n < 3) {
+            n = 3;
+        }
+    }
     if (n >= 4 && *parts[3]) {
         if (strcmp(parts[3], "km") == 0)
             factor = 1000.0;
@@ -968,6 +999,13 @@ fragment(query *q,
     if (sp && sp->kind == REG_SP_SPECIAL && strcmp(sp->name, "near") == 0 && !dot && !mod &&
         depth == 0)
         return frag_near(q, w, rt, id, name, value);
+    if (sp && sp->kind == REG_SP_SPECIAL && strcmp(sp->name, "near-distance") == 0 && !dot &&
+        !mod && depth == 0) {
+        if (!q->has_near)
+            return bad_value(q, name, value, "near-distance needs near=latitude|longitude");
+        sb_add(w, "true"); /* applied by near (frag_near) */
+        return 0;
+    }
     if (sp && sp->kind == REG_SP_SPECIAL && !dot && !mod)
         return frag_spatial(q, w, rt, id, sp->name, name, value);
     if (!sp || sp->kind == REG_SP_SPECIAL)
@@ -1656,6 +1694,11 @@ reg_search(reg_search_out *out,
     type_lit(rtlit, sizeof(rtlit), type);
     sb_add(&q.where, "");
 
+    for (size_t i = 0; i < n; i++) /* near's radius may come as near-distance, before or after */
+        if (strcmp(params[i].name, "near-distance") == 0 && params[i].value && *params[i].value)
+            q.near_distance = params[i].value;
+        else if (strcmp(params[i].name, "near") == 0 && params[i].value && *params[i].value)
+            q.has_near = 1;
     for (size_t i = 0; i < n; i++) {
         const char *name = params[i].name, *value = params[i].value ? params[i].value : "";
         int res;

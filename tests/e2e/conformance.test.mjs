@@ -8,13 +8,14 @@
 // (lib/fhirsearch.mjs). Also every _include/_revinclude of §2, the CapabilityStatement the server
 // publishes, and _history?_since (Update option). Prints
 //   conformance: exercised N/M CapabilityStatement parameters
-// `near` (Location Distance option) is a later issue: reported as a todo test, never as a pass.
+// `near` and `near-distance` (Location Distance option) against Karney geodesics, in order.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SYS, loadDataset } from './lib/dataset.mjs';
-import { MCSD_TYPES, PREFIXES, evaluate, haversineKm, includeTargets } from './lib/fhirsearch.mjs';
+import { MCSD_TYPES, PREFIXES, evaluate, includeTargets } from './lib/fhirsearch.mjs';
+import { geodesicMetres } from './lib/geo.mjs';
 import { SHARED_DIR, e2eSkipReason, useServer } from './lib/server.mjs';
 import { diffSets, parseQuery, runSearch } from './lib/searchset.mjs';
 
@@ -27,11 +28,8 @@ const CS_FILES = {
 };
 const EXPECTATION = 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation';
 const PERSONAL = new Set(['Practitioner', 'PractitionerRole']);
-/** CapabilityStatement parameters not implemented yet (a later issue), never counted as exercised. */
-const NOT_YET = {
-  'Location near': 'the Location Distance option (near) is a later issue',
-  'Location near-distance': 'STU3 companion of near (Location Distance option), a later issue',
-};
+/** CapabilityStatement parameters not implemented (none left), never counted as exercised. */
+const NOT_YET = {};
 
 function skipReason() {
   const e = e2eSkipReason();
@@ -391,20 +389,45 @@ describe('mCSD Directory search conformance', { skip }, () => {
     });
   });
 
-  it('Location near (Location Distance option)', { todo: 'not yet implemented: `near` is a later issue (Location Distance option)' }, async () => {
+  it('Location near and near-distance (Location Distance option): the set within the distance, nearest first', async () => {
+    // expected independently: Karney geodesics on WGS84 (geographiclib), not the server's SQL
     const problems = [];
-    for (const [lat, lon, dist] of [[8.8862, -12.0442, 5], [8.8862, -12.0442, 100], [7.9645, -11.7383, 1]]) {
-      const q = `near=${lat}|${lon}|${dist}|km`;
-      exercised.add('Location near-attempt');
-      const exp = [...data.store.get('Location').values()]
-        .filter((l) => l.position && haversineKm(lat, lon, l.position.latitude, l.position.longitude) <= dist)
-        .map((l) => l.id);
-      const r = await runSearch(S, 'Location', q);
-      if (r.status !== 200) problems.push(`GET /fhir/Location?${q}: ${r.status} ${r.first.text.slice(0, 200)}`);
-      else {
-        const d = diffSets(exp, r.matches);
-        if (!d.same || r.outcomes.length) problems.push(`GET /fhir/Location?${q}: expected [${exp}], got [${r.matches}]${r.outcomes.length ? ' (near ignored as unknown)' : ''}`);
+    const locs = [...data.store.get('Location').values()].filter((l) => l.position);
+    const expect = (lat, lon, metres) =>
+      locs
+        .map((l) => ({ id: l.id, d: geodesicMetres(lat, lon, l.position.latitude, l.position.longitude) }))
+        .filter((x) => x.d <= metres)
+        .sort((x, y) => x.d - y.d || (x.id < y.id ? -1 : 1))
+        .map((x) => x.id);
+    const cases = [];
+    for (const [lat, lon] of [[8.8862, -12.0442], [7.9645, -11.7383], [8.48, -13.23], [9.126, -12.918]])
+      for (const km of [1, 5, 60, 250]) {
+        cases.push([`near=${lat}|${lon}|${km}|km`, 'near', lat, lon, km * 1000]);
+        cases.push([`near=${lat}|${lon}|${km * 1000}|m&_count=2`, 'near', lat, lon, km * 1000]);
+        cases.push([`near=${lat}|${lon}&near-distance=${km}|http://unitsofmeasure.org|km`, 'near-distance', lat, lon, km * 1000]);
+        cases.push([`near-distance=${km * 1000}||m&near=${lat}|${lon}`, 'near-distance', lat, lon, km * 1000]);
       }
+    cases.push([`near=8.8862|-12.0442&near-distance=3`, 'near-distance', 8.8862, -12.0442, 3000]); // km by default
+    for (const [q, key, lat, lon, metres] of cases) {
+      // a facility within a millimetre of the radius would make the check depend on rounding
+      if (locs.some((l) => Math.abs(geodesicMetres(lat, lon, l.position.latitude, l.position.longitude) - metres) < 1e-3)) continue;
+      for (const method of ['GET', 'POST']) {
+        const r = await runSearch(S, 'Location', q, { method });
+        stats.requests++;
+        exercised.add(`Location ${key}`);
+        exercised.add('Location near');
+        const exp = expect(lat, lon, metres);
+        if (r.status !== 200) problems.push(`${method} Location?${q}: ${r.status} ${r.first.text.slice(0, 200)}`);
+        else if (JSON.stringify(exp) !== JSON.stringify(r.matches) || r.outcomes.length)
+          problems.push(`${method} Location?${q}: expected [${exp}] in that order, got [${r.matches}]${r.outcomes.length ? ' (with an outcome: ignored as unknown?)' : ''}`);
+      }
+      stats.queries++;
+      if (expect(lat, lon, metres).length) stats.nonEmpty++;
+      else stats.empty++;
+    }
+    for (const q of ['near-distance=5||km', 'near=8.8|-12&near-distance=5|http://example.org|km', 'near=8.8|-12&near-distance=abc']) {
+      const r = await S.req('GET', `/fhir/Location?${q.replaceAll('|', '%7C')}`);
+      if (r.status !== 400) problems.push(`Location?${q}: expected 400, got ${r.status}`);
     }
     assert.equal(problems.length, 0, problems.join('\n'));
   });
