@@ -218,6 +218,17 @@ core_db_run(core_db *db, const char *sql, core_err *err)
     db->sqlstate[0] = '\0';
     if (!(conn = core_db_conn(db, err)))
         return -1;
+    if (db->generic && strncmp(sql, "BEGIN", 5) == 0 && PQtransactionStatus(conn) == PQTRANS_IDLE) {
+        /* a transaction runs in the default plan mode: inside it the mode cannot be switched
+         * (core_db_query), and a generic plan for a condition whose selectivity depends on
+         * its value (a conditional write's criteria) can be ruinous */
+        res = PQexec(conn, "SET plan_cache_mode = auto");
+        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        PQclear(res);
+        if (st != PGRES_COMMAND_OK)
+            return core_db_err(err, db, NULL, "plan mode"), -1;
+        db->generic = 0;
+    }
     res = PQexec(conn, sql);
     st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
