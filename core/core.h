@@ -152,6 +152,15 @@ const core_embedded_file *core_embedded_find(const char *path);
 void core_time_instant(char out[32]);
 /** Copy at most cap-1 bytes of src into dst, always NUL-terminated. Returns strlen(src). */
 size_t core_strlcpy(char *dst, const char *src, size_t cap);
+/** strdup that aborts when memory is exhausted (like every allocation here). */
+char *core_strdup(const char *s);
+/** A new printf-formatted string (caller free()s it); aborts when memory is exhausted. */
+char *core_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** s[0..n) as a user value for a message, into out: at most 40 bytes, cut on a UTF-8
+ *  boundary, control characters, quotes and backslashes replaced by '?', and "..." when cut.
+ *  Returns out. */
+#define CORE_CLIP_SIZE 48
+const char *core_clip(char out[CORE_CLIP_SIZE], const char *s, size_t n);
 /** Random bytes from libsodium (initialised by core_init). */
 void core_random(void *buf, size_t n);
 /** Process-wide initialisation before any thread starts: libsodium, JSON seed. 0 or -1. */

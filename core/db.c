@@ -167,6 +167,36 @@ core_db_err(core_err *err, core_db *db, const PGresult *res, const char *what)
     return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "internal database error");
 }
 
+/* res if it holds rows or a command's success, else NULL with err (res cleared). */
+static PGresult *
+checked(core_db *db, PGresult *res, const char *what, core_err *err)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return res;
+    core_db_err(err, db, res, what);
+    PQclear(res);
+    return NULL;
+}
+
+/* Switch the session's plan mode (generic: force_generic_plan, else auto) if it differs. Only
+ * between transactions: a SET inside one would be undone by its rollback; inside one,
+ * statements run in the mode it began with, which changes their speed, not their results. */
+static int
+plan_mode(core_db *db, PGconn *conn, int generic, core_err *err)
+{
+    PGresult *res;
+    if (generic == db->generic || PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return 0;
+    res = PQexec(conn, generic ? "SET plan_cache_mode = force_generic_plan"
+                               : "SET plan_cache_mode = auto");
+    if (!(res = checked(db, res, "plan mode", err)))
+        return -1;
+    PQclear(res);
+    db->generic = generic;
+    return 0;
+}
+
 static int
 is_prepared(core_db *db, const core_stmt *s)
 {
@@ -181,7 +211,6 @@ core_db_exec(core_db *db, const core_stmt *stmt, const char *const *params, core
 {
     PGconn *conn;
     PGresult *res;
-    ExecStatusType st;
 
     db->sqlstate[0] = '\0';
     db->errmsg[0] = '\0';
@@ -198,14 +227,8 @@ core_db_exec(core_db *db, const core_stmt *stmt, const char *const *params, core
         if (db->nprepared < MAX_PREPARED)
             db->prepared[db->nprepared++] = stmt;
     }
-    res = PQexecPrepared(conn, stmt->name, stmt->nparams, params, NULL, NULL, 0);
-    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        core_db_err(err, db, res, stmt->name);
-        PQclear(res);
-        return NULL;
-    }
-    return res;
+    return checked(db, PQexecPrepared(conn, stmt->name, stmt->nparams, params, NULL, NULL, 0),
+                   stmt->name, err);
 }
 
 int
@@ -213,29 +236,17 @@ core_db_run(core_db *db, const char *sql, core_err *err)
 {
     PGconn *conn;
     PGresult *res;
-    ExecStatusType st;
 
     db->sqlstate[0] = '\0';
     if (!(conn = core_db_conn(db, err)))
         return -1;
-    if (db->generic && strncmp(sql, "BEGIN", 5) == 0 && PQtransactionStatus(conn) == PQTRANS_IDLE) {
-        /* a transaction runs in the default plan mode: inside it the mode cannot be switched
-         * (core_db_query), and a generic plan for a condition whose selectivity depends on
-         * its value (a conditional write's criteria) can be ruinous */
-        res = PQexec(conn, "SET plan_cache_mode = auto");
-        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        PQclear(res);
-        if (st != PGRES_COMMAND_OK)
-            return core_db_err(err, db, NULL, "plan mode"), -1;
-        db->generic = 0;
-    }
-    res = PQexec(conn, sql);
-    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        core_db_err(err, db, res, "run");
-        PQclear(res);
+    /* a transaction runs in the default plan mode: inside it the mode cannot be switched
+     * (core_db_query), and a generic plan for a condition whose selectivity depends on its
+     * value (a conditional write's criteria) can be ruinous */
+    if (strncmp(sql, "BEGIN", 5) == 0 && plan_mode(db, conn, 0, err) < 0)
         return -1;
-    }
+    if (!(res = checked(db, PQexec(conn, sql), "run", err)))
+        return -1;
     PQclear(res);
     return 0;
 }
@@ -329,76 +340,39 @@ core_db_query(core_db *db,
               core_err *err)
 {
     PGconn *conn;
-    PGresult *res;
-    ExecStatusType st;
-    shape *s;
-    char name[24];
+    PGresult *res = NULL;
 
     db->sqlstate[0] = '\0';
     db->errmsg[0] = '\0';
     if (nparams < 0 || nparams > CORE_DB_MAX_PARAMS)
         return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "too many statement parameters"), NULL;
-    if (!(conn = core_db_conn(db, err)))
+    if (!(conn = core_db_conn(db, err)) || plan_mode(db, conn, prepare, err) < 0)
         return NULL;
-    /* The plan mode is a session setting: switched only between transactions (a SET inside
-     * one would be undone by its rollback); inside one, statements run in the mode it began
-     * with, which changes their speed, not their results. */
-    if (prepare != db->generic && PQtransactionStatus(conn) == PQTRANS_IDLE) {
-        res = PQexec(conn, prepare ? "SET plan_cache_mode = force_generic_plan"
-                                   : "SET plan_cache_mode = auto");
-        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        if (st != PGRES_COMMAND_OK) {
-            core_db_err(err, db, res, "plan mode");
-            PQclear(res);
-            return NULL;
-        }
-        PQclear(res);
-        db->generic = prepare;
-    }
     if (!prepare) {
         Oid types[CORE_DB_MAX_PARAMS];
         for (int i = 0; i < nparams; i++)
             types[i] = 25; /* text */
-        res = PQexecParams(conn, sql, nparams, types, params, NULL, NULL, 0);
-        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-            core_db_err(err, db, res, "query");
-            PQclear(res);
+        return checked(db, PQexecParams(conn, sql, nparams, types, params, NULL, NULL, 0), "query",
+                       err);
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        shape *s;
+        char name[24] = "";
+        const char *state;
+        if (!(s = shape_get(db, conn, sql, nparams, err)))
             return NULL;
-        }
-        return res;
-    }
-    if (!(s = shape_get(db, conn, sql, nparams, err)))
-        return NULL;
-    if (s->hash)
-        shape_name(name, sizeof(name), s->hash);
-    else
-        name[0] = '\0';
-    res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
-    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        if (s->hash)
+            shape_name(name, sizeof(name), s->hash);
+        res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+        state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         /* a statement invalidated by DDL (a migration, a reindex) or lost with the session:
-         * forget it so the next call prepares it again */
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        if (state && (strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0)) {
-            PQclear(res);
-            shapes_forget(db);
-            db->nprepared = 0;
-            PQclear(PQexec(conn, "DEALLOCATE ALL"));
-            if (!(s = shape_get(db, conn, sql, nparams, err)))
-                return NULL;
-            if (s->hash)
-                shape_name(name, sizeof(name), s->hash);
-            else
-                name[0] = '\0';
-            res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
-            st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-            if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-                return res;
-        }
-        core_db_err(err, db, res, "query");
+         * forget what was prepared and prepare it again, once */
+        if (attempt || !state || (strcmp(state, "26000") != 0 && strcmp(state, "0A000") != 0))
+            break;
         PQclear(res);
-        return NULL;
+        shapes_forget(db);
+        db->nprepared = 0;
+        PQclear(PQexec(conn, "DEALLOCATE ALL"));
     }
-    return res;
+    return checked(db, res, "query", err);
 }

@@ -1,6 +1,7 @@
 /* Small process-wide utilities: initialisation before threads start, time stamps, random
  * bytes, bounded string copy and lookup of files embedded in the binary. */
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -57,4 +58,58 @@ core_embedded_find(const char *path)
         if (strcmp(f->path, path) == 0)
             return f;
     return NULL;
+}
+
+const char *
+core_clip(char out[CORE_CLIP_SIZE], const char *s, size_t n)
+{
+    size_t i = 0, w = 0;
+
+    while (i < n && w < 40) {
+        unsigned char ch = (unsigned char)s[i];
+        size_t len = ch < 0x80 ? 1 : ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : 2;
+        if (w + len > 40 || i + len > n)
+            break;
+        if (ch < 0x20 || ch == 0x7F || ch == '"' || ch == '\\') {
+            out[w++] = '?';
+            i++;
+            continue;
+        }
+        memcpy(out + w, s + i, len);
+        w += len;
+        i += len;
+    }
+    if (i < n) {
+        memcpy(out + w, "...", 3);
+        w += 3;
+    }
+    out[w] = '\0';
+    return out;
+}
+
+char *
+core_strdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+char *
+core_sprintf(const char *fmt, ...)
+{
+    va_list ap;
+    int len;
+    char *s;
+
+    va_start(ap, fmt);
+    len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (len < 0 || !(s = malloc((size_t)len + 1)))
+        abort();
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    return s;
 }

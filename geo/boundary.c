@@ -141,27 +141,11 @@ fail(walk *w, core_err *err, int status, core_issue code, const char *fmt, ...)
     return core_err_set_at(err, status, code, w->expr, "%s", msg);
 }
 
-/* A user value for a message: at most 40 bytes, cut on a UTF-8 boundary, with control characters
- * and quotes replaced by '?' so that it can be quoted. */
+/* A user value for a message (core_clip). */
 static const char *
 clip(char out[48], const char *s)
 {
-    size_t i = 0, n = strlen(s);
-
-    if (n > 40) {
-        n = 40;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
-    }
-    if (n < strlen(s))
-        memcpy(out + i, "...", 4);
-    else
-        out[i] = '\0';
-    return out;
+    return core_clip(out, s, strlen(s));
 }
 
 /* ---- base64 ------------------------------------------------------------------------------ */

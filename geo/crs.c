@@ -138,27 +138,11 @@ code_of(const char *s, int *out)
     return 0;
 }
 
-/* A user value for a message: at most 40 bytes, cut on a UTF-8 boundary, control characters and
- * quotes replaced by '?'. */
+/* A user value for a message (core_clip). */
 static const char *
 clip(char out[48], const char *s)
 {
-    size_t i, n = strlen(s);
-
-    if (n > 40) {
-        n = 40;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
-    }
-    if (n < strlen(s))
-        memcpy(out + i, "...", 4);
-    else
-        out[i] = '\0';
-    return out;
+    return core_clip(out, s, strlen(s));
 }
 
 int

@@ -578,15 +578,6 @@ typedef struct vctx {
     int depth;
 } vctx;
 
-static char *
-xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
-
 static void vreport(vctx *c, int status, core_issue code, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
@@ -610,8 +601,8 @@ vreport(vctx *c, int status, core_issue code, const char *fmt, va_list ap)
     it = &c->issues[c->n++];
     it->status = status;
     it->code = code;
-    it->expr = xstrdup(c->path);
-    it->msg = xstrdup(msg);
+    it->expr = core_strdup(c->path);
+    it->msg = core_strdup(msg);
 }
 
 static size_t path_add(vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -715,33 +706,10 @@ flush(vctx *c, core_err *err)
 
 /* ---- message helpers ------------------------------------------------------------------------ */
 
-/* A user value for a message: at most 40 bytes, cut on a UTF-8 boundary, with control
- * characters, quotes and backslashes replaced by '?', and "..." when cut. */
 static const char *
 clip(char out[64], const char *s, size_t n)
 {
-    size_t i = 0, w = 0;
-
-    while (i < n && w < 40) {
-        unsigned char ch = (unsigned char)s[i];
-        size_t len = ch < 0x80 ? 1 : ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : 2;
-        if (w + len > 40 || i + len > n)
-            break;
-        if (ch < 0x20 || ch == 0x7F || ch == '"' || ch == '\\') {
-            out[w++] = '?';
-            i++;
-            continue;
-        }
-        memcpy(out + w, s + i, len);
-        w += len;
-        i += len;
-    }
-    if (i < n) {
-        memcpy(out + w, "...", 3);
-        w += 3;
-    }
-    out[w] = '\0';
-    return out;
+    return core_clip(out, s, n);
 }
 
 static const char *

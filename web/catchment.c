@@ -144,26 +144,10 @@ params_read(web_req *r, op_params *o, const char *const *names, const char *op)
 static int
 jurisdiction_id(web_req *r, const char *value, char id[65])
 {
-    char type[64];
-    core_err err = CORE_ERR_INIT;
-
-    if (!value || !*value) {
-        core_err_set_at(&err, 400, CORE_ISSUE_REQUIRED, "jurisdiction",
-                        "jurisdiction is required: the Location whose facilities (partOf, any "
-                        "depth) are concerned, e.g. jurisdiction=Location/sl-dist-bo");
-    } else if (strchr(value, '/')
-                   ? reg_ref_split(value, type, id) < 0 || strcmp(type, "Location") != 0
-                   : !reg_id_valid(value)) {
-        core_err_set_at(&err, 400, CORE_ISSUE_VALUE, "jurisdiction",
-                        "jurisdiction must be Location/id (got \"%.80s\")", value);
-    } else {
-        if (!strchr(value, '/'))
-            core_strlcpy(id, value, 65);
-        return 0;
-    }
-    web_send_error(r, &err);
-    core_err_clear(&err);
-    return -1;
+    return web_location_param(r, "jurisdiction", value,
+                              "jurisdiction is required: the Location whose facilities (partOf, "
+                              "any depth) are concerned, e.g. jurisdiction=Location/sl-dist-bo",
+                              id);
 }
 
 /* ---- small builders ----------------------------------------------------------------------- */
@@ -174,15 +158,6 @@ ref(const char *id)
     char buf[80];
     snprintf(buf, sizeof(buf), "Location/%s", id);
     return json_pack("{s:s}", "reference", buf);
-}
-
-static json_t *
-part(const char *name, const char *key, json_t *value)
-{
-    json_t *p = json_object();
-    json_object_set_new(p, "name", json_string(name));
-    json_object_set_new(p, key, value);
-    return p;
 }
 
 /* A FHIR decimal written with `decimals` decimals. */
@@ -536,15 +511,16 @@ web_catchment_check(web_req *r)
     }
 
     params = json_array();
-    json_array_append_new(params, part("jurisdiction", "valueReference", ref(jid)));
+    json_array_append_new(params, web_param_part("jurisdiction", "valueReference", ref(jid)));
     json_array_append_new(
-        params, part("type", "valueCode", json_string(drafts ? "catchment-draft" : "catchment")));
-    json_array_append_new(params,
-                          part("facilities", "valueInteger", core_json_integer(rep.facilities)));
-    json_array_append_new(params,
-                          part("catchments", "valueInteger", core_json_integer(rep.catchments)));
-    json_array_append_new(params,
-                          part("area", "valueQuantity", quantity(rep.area_km2, 4, "km2", "km2")));
+        params,
+        web_param_part("type", "valueCode", json_string(drafts ? "catchment-draft" : "catchment")));
+    json_array_append_new(
+        params, web_param_part("facilities", "valueInteger", core_json_integer(rep.facilities)));
+    json_array_append_new(
+        params, web_param_part("catchments", "valueInteger", core_json_integer(rep.catchments)));
+    json_array_append_new(
+        params, web_param_part("area", "valueQuantity", quantity(rep.area_km2, 4, "km2", "km2")));
     for (size_t k = 0; k < NCHECKS; k++) {
         json_t *parts = json_array();
         long count = 0;
@@ -555,34 +531,39 @@ web_catchment_check(web_req *r)
                 if (!isnan(rep.problems[i].area_km2))
                     area += rep.problems[i].area_km2;
             }
-        json_array_append_new(parts, part("check", "valueCode", json_string(checks[k])));
-        json_array_append_new(parts, part("count", "valueInteger", core_json_integer(count)));
+        json_array_append_new(parts, web_param_part("check", "valueCode", json_string(checks[k])));
+        json_array_append_new(parts,
+                              web_param_part("count", "valueInteger", core_json_integer(count)));
         if (k < 2) /* gap, overlap: their total area */
-            json_array_append_new(parts,
-                                  part("area", "valueQuantity", quantity(area, 4, "km2", "km2")));
+            json_array_append_new(
+                parts, web_param_part("area", "valueQuantity", quantity(area, 4, "km2", "km2")));
         json_array_append_new(params, json_pack("{s:s, s:o}", "name", "count", "part", parts));
     }
     for (size_t i = 0; i < rep.n; i++) {
         const reg_catchment_problem *p = &rep.problems[i];
         json_t *parts = json_array();
         reason(why, sizeof(why), p, jid, drafts);
-        json_array_append_new(parts, part("check", "valueCode", json_string(p->check)));
-        json_array_append_new(parts, part("reason", "valueString", json_string(why)));
+        json_array_append_new(parts, web_param_part("check", "valueCode", json_string(p->check)));
+        json_array_append_new(parts, web_param_part("reason", "valueString", json_string(why)));
         if (p->facility[0])
-            json_array_append_new(parts, part("facility", "valueReference", ref(p->facility)));
+            json_array_append_new(parts,
+                                  web_param_part("facility", "valueReference", ref(p->facility)));
         if (p->catchment[0])
-            json_array_append_new(parts, part("catchment", "valueReference", ref(p->catchment)));
+            json_array_append_new(parts,
+                                  web_param_part("catchment", "valueReference", ref(p->catchment)));
         if (p->other[0])
-            json_array_append_new(parts, part("other", "valueReference", ref(p->other)));
+            json_array_append_new(parts, web_param_part("other", "valueReference", ref(p->other)));
         if (!isnan(p->area_km2))
-            json_array_append_new(
-                parts, part("area", "valueQuantity", quantity(p->area_km2, 4, "km2", "km2")));
+            json_array_append_new(parts, web_param_part("area", "valueQuantity",
+                                                        quantity(p->area_km2, 4, "km2", "km2")));
         if (!isnan(p->distance_m))
-            json_array_append_new(
-                parts, part("distance", "valueQuantity", quantity(p->distance_m, 1, "m", "m")));
+            json_array_append_new(parts, web_param_part("distance", "valueQuantity",
+                                                        quantity(p->distance_m, 1, "m", "m")));
         if (!isnan(p->lat) && !isnan(p->lon)) {
-            json_array_append_new(parts, part("latitude", "valueDecimal", decimal(p->lat, 7)));
-            json_array_append_new(parts, part("longitude", "valueDecimal", decimal(p->lon, 7)));
+            json_array_append_new(parts,
+                                  web_param_part("latitude", "valueDecimal", decimal(p->lat, 7)));
+            json_array_append_new(parts,
+                                  web_param_part("longitude", "valueDecimal", decimal(p->lon, 7)));
         }
         json_array_append_new(params, json_pack("{s:s, s:o}", "name", "problem", "part", parts));
     }

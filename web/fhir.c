@@ -415,6 +415,7 @@ do_create(web_req *r, reg_type t)
     return status;
 }
 
+/* PUT [type]/id, or with id NULL PUT [type]?criteria (R4 3.1.0.8.2). */
 static int
 do_update(web_req *r, reg_type t, const char *id)
 {
@@ -428,7 +429,8 @@ do_update(web_req *r, reg_type t, const char *id)
         return 400;
     if (!(res = read_json(r)))
         return 400;
-    if (reg_update(&w, r->th->db, t, id, res, im, &a, &err) < 0)
+    if ((id ? reg_update(&w, r->th->db, t, id, res, im, &a, &err)
+            : reg_update_where(&w, r->th->db, t, r->ri->query_string, res, im, &a, &err)) < 0)
         return fail(r, &err);
     status = send_write(r, t, &w, w.created ? 201 : 200);
     reg_write_clear(&w);
@@ -586,27 +588,6 @@ do_metadata(web_req *r)
     web_send_json(r, 200, NULL, cs);
     json_decref(cs);
     return 200;
-}
-
-/* PUT [type]?criteria (R4 3.1.0.8.2). */
-static int
-do_update_where(web_req *r, reg_type t)
-{
-    core_err err = CORE_ERR_INIT;
-    reg_write w;
-    reg_actor a = actor(r);
-    int im = if_match(r), status;
-    json_t *res;
-
-    if (im < 0)
-        return 400;
-    if (!(res = read_json(r)))
-        return 400;
-    if (reg_update_where(&w, r->th->db, t, r->ri->query_string, res, im, &a, &err) < 0)
-        return fail(r, &err);
-    status = send_write(r, t, &w, w.created ? 201 : 200);
-    reg_write_clear(&w);
-    return status;
 }
 
 /* DELETE [type]?criteria (R4 3.1.0.8.3): one match at most. */
@@ -821,7 +802,7 @@ web_fhir_handle(web_req *r)
         if (is_get)
             return authorize(r, t, ACCESS_READ) < 0 ? 401 : web_search(r, (reg_type)t, 0);
         if (strcmp(m, "PUT") == 0 && r->ri->query_string)
-            return authorize(r, t, ACCESS_WRITE) < 0 ? 403 : do_update_where(r, (reg_type)t);
+            return authorize(r, t, ACCESS_WRITE) < 0 ? 403 : do_update(r, (reg_type)t, NULL);
         if (strcmp(m, "DELETE") == 0 && r->ri->query_string)
             return authorize(r, t, ACCESS_DELETE) < 0 ? 403 : do_delete_where(r, (reg_type)t);
         return method_not_allowed(r, "GET, POST; PUT and DELETE with search criteria");

@@ -35,18 +35,8 @@ web_map_layer(web_req *r)
     double bbox[4], tol = REG_MAP_TOLERANCE_DEFAULT;
     long n;
 
-    if (partof && *partof) {
-        char type[64];
-        if (strchr(partof, '/')
-                ? reg_ref_split(partof, type, root) < 0 || strcmp(type, "Location") != 0
-                : !reg_id_valid(partof)) {
-            web_fail(r, 400, CORE_ISSUE_VALUE, "partof must be Location/id (got \"%.80s\")",
-                     partof);
-            return 400;
-        }
-        if (!strchr(partof, '/'))
-            core_strlcpy(root, partof, sizeof(root));
-    }
+    if (web_location_param(r, "partof", partof, NULL, root) < 0)
+        return 400;
     if (bbox_s && *bbox_s && parse_bbox(bbox_s, bbox) < 0) {
         web_fail(r, 400, CORE_ISSUE_VALUE,
                  "bbox must be minLon,minLat,maxLon,maxLat in degrees (got \"%.80s\")", bbox_s);

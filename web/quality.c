@@ -20,13 +20,40 @@ ref(const char *type, const char *id, const char *display)
     return r;
 }
 
-static json_t *
-part(const char *name, const char *key, json_t *value)
+json_t *
+web_param_part(const char *name, const char *key, json_t *value)
 {
     json_t *p = json_object();
     json_object_set_new(p, "name", json_string(name));
     json_object_set_new(p, key, value);
     return p;
+}
+
+int
+web_location_param(
+    web_req *r, const char *name, const char *value, const char *required_msg, char id[65])
+{
+    char type[64];
+    core_err err = CORE_ERR_INIT;
+
+    id[0] = '\0';
+    if (!value || !*value) {
+        if (!required_msg)
+            return 0;
+        core_err_set_at(&err, 400, CORE_ISSUE_REQUIRED, name, "%s", required_msg);
+    } else if (strchr(value, '/')
+                   ? reg_ref_split(value, type, id) < 0 || strcmp(type, "Location") != 0
+                   : !reg_id_valid(value)) {
+        core_err_set_at(&err, 400, CORE_ISSUE_VALUE, name, "%s must be Location/id (got \"%.80s\")",
+                        name, value);
+    } else {
+        if (!strchr(value, '/'))
+            core_strlcpy(id, value, 65);
+        return 0;
+    }
+    web_send_error(r, &err);
+    core_err_clear(&err);
+    return -1;
 }
 
 /* One CSV cell: quoted, quotes doubled, and a leading = + - @ (or tab/CR) neutralised. */
@@ -62,18 +89,8 @@ web_data_quality(web_req *r)
     reg_dq_row *rows;
     size_t n;
 
-    if (partof && *partof) {
-        char type[64];
-        if (strchr(partof, '/')
-                ? reg_ref_split(partof, type, root) < 0 || strcmp(type, "Location") != 0
-                : !reg_id_valid(partof)) {
-            web_fail(r, 400, CORE_ISSUE_VALUE, "partof must be Location/id (got \"%.80s\")",
-                     partof);
-            return 400;
-        }
-        if (!strchr(partof, '/'))
-            core_strlcpy(root, partof, sizeof(root));
-    }
+    if (web_location_param(r, "partof", partof, NULL, root) < 0)
+        return 400;
     if (reg_data_quality(&rows, &n, r->th->db, root[0] ? root : NULL, &err) < 0) {
         int status = err.status;
         web_send_error(r, &err);
@@ -107,17 +124,19 @@ web_data_quality(web_req *r)
             json_t *p = json_object(), *parts = json_array();
             char key[140];
             json_object_set_new(p, "name", json_string("problem"));
-            json_array_append_new(parts, part("location", "valueReference",
-                                              ref("Location", rows[i].id, rows[i].name)));
-            json_array_append_new(parts, part("check", "valueCode", json_string(rows[i].check)));
+            json_array_append_new(parts, web_param_part("location", "valueReference",
+                                                        ref("Location", rows[i].id, rows[i].name)));
             json_array_append_new(parts,
-                                  part("reason", "valueString", json_string(rows[i].reason)));
+                                  web_param_part("check", "valueCode", json_string(rows[i].check)));
+            json_array_append_new(
+                parts, web_param_part("reason", "valueString", json_string(rows[i].reason)));
             if (rows[i].jurisdiction[0])
-                json_array_append_new(parts, part("jurisdiction", "valueReference",
-                                                  ref("Location", rows[i].jurisdiction, NULL)));
+                json_array_append_new(parts,
+                                      web_param_part("jurisdiction", "valueReference",
+                                                     ref("Location", rows[i].jurisdiction, NULL)));
             if (rows[i].other[0])
-                json_array_append_new(
-                    parts, part("other", "valueReference", ref("Location", rows[i].other, NULL)));
+                json_array_append_new(parts, web_param_part("other", "valueReference",
+                                                            ref("Location", rows[i].other, NULL)));
             json_object_set_new(p, "part", parts);
             json_array_append_new(params, p);
             snprintf(key, sizeof(key), "%s|%s", rows[i].jurisdiction, rows[i].check);
@@ -132,11 +151,12 @@ web_data_quality(web_req *r)
             memcpy(jur, k, (size_t)(bar - k) < sizeof(jur) ? (size_t)(bar - k) : sizeof(jur) - 1);
             json_object_set_new(p, "name", json_string("count"));
             if (jur[0])
-                json_array_append_new(
-                    parts, part("jurisdiction", "valueReference", ref("Location", jur, NULL)));
-            json_array_append_new(parts, part("check", "valueCode", json_string(bar + 1)));
-            json_array_append_new(
-                parts, part("count", "valueInteger", core_json_integer(json_integer_value(v))));
+                json_array_append_new(parts, web_param_part("jurisdiction", "valueReference",
+                                                            ref("Location", jur, NULL)));
+            json_array_append_new(parts,
+                                  web_param_part("check", "valueCode", json_string(bar + 1)));
+            json_array_append_new(parts, web_param_part("count", "valueInteger",
+                                                        core_json_integer(json_integer_value(v))));
             json_object_set_new(p, "part", parts);
             json_array_append_new(params, p);
         }

@@ -50,6 +50,13 @@ const char *web_query(web_req *r, const char *name);
 char *web_read_body(web_req *r, size_t *len_out, int form);
 /** Page size from _count: default 50, clamped to 500; -1 after answering 400. */
 int web_page_count(web_req *r);
+/** An operation's Location parameter (partof=, jurisdiction=): "Location/id" or "id" into id
+ *  ("" when value is absent or empty and not required). Returns 0, or -1 after answering 400
+ *  naming the parameter (required and absent: `required_msg`; not a Location reference). */
+int web_location_param(
+    web_req *r, const char *name, const char *value, const char *required_msg, char id[65]);
+/** A Parameters part {"name": name, key: value} (value is stolen). */
+json_t *web_param_part(const char *name, const char *key, json_t *value);
 /** GET /fhir/Location/$data-quality. Returns the status. */
 int web_data_quality(web_req *r);
 /** Append s (NULL = empty) to the CSV text *buf (*len used of *cap, grown with realloc) as one

@@ -61,6 +61,27 @@ export const pad = (n, w) => String(n).padStart(w, '0');
 export const facilityIdentifier = (i) => 'F' + pad(i, 7); // F0001234
 export const round6 = (x) => Math.round(x * 1e6) / 1e6;
 
+/** The mCSD facility Organization of a generated facility (both data sets use the same shape). */
+export function facilityOrganization({ id, ident, status, name, alias, phone, address, partOf }) {
+  const org = {
+    resourceType: 'Organization',
+    id,
+    meta: { profile: [MCSD_SD + 'IHE.mCSD.FacilityOrganization'] },
+    identifier: [{ use: 'official', system: FACILITY_SYSTEM, value: ident }],
+    active: status === 'active',
+    type: [
+      { coding: [{ system: MCSD_TYPES, code: 'facility', display: 'Facility' }] },
+      { coding: [{ system: ORG_TYPE, code: 'prov', display: 'Healthcare Provider' }] },
+    ],
+    name,
+    alias: [alias],
+    telecom: [{ system: 'phone', value: phone, use: 'work' }],
+    address: [address],
+  };
+  if (partOf) org.partOf = { reference: `Organization/${partOf}` };
+  return org;
+}
+
 function jurisdiction(level, key, name, parent, pos, stateName) {
   const locId = `loc-${key}`;
   const orgId = `org-${key}`;
@@ -181,22 +202,7 @@ export function generate({ facilities = 100000, seed = 20260421 } = {}) {
       state: `${sub.region.name} Region`,
       country: 'BN',
     };
-    const org = {
-      resourceType: 'Organization',
-      id: orgId,
-      meta: { profile: [MCSD_SD + 'IHE.mCSD.FacilityOrganization'] },
-      identifier: [{ use: 'official', system: FACILITY_SYSTEM, value: ident }],
-      active: status === 'active',
-      type: [
-        { coding: [{ system: MCSD_TYPES, code: 'facility', display: 'Facility' }] },
-        { coding: [{ system: ORG_TYPE, code: 'prov', display: 'Healthcare Provider' }] },
-      ],
-      name,
-      alias: [alias],
-      telecom: [{ system: 'phone', value: phone, use: 'work' }],
-      address: [address],
-      partOf: { reference: `Organization/${sub.orgId}` },
-    };
+    const org = facilityOrganization({ id: orgId, ident, status, name, alias, phone, address, partOf: sub.orgId });
     const loc = {
       resourceType: 'Location',
       id: locId,

@@ -23,6 +23,7 @@ import {
   ROLE_CODES,
   SERVICES,
   facilityIdentifier,
+  facilityOrganization,
   pad,
   rng,
   round6,
@@ -306,21 +307,7 @@ export function generate({ facilities = 100000, seed = 20261121 } = {}) {
       city: place,
       country: 'SL',
     };
-    const org = {
-      resourceType: 'Organization',
-      id: orgId,
-      meta: { profile: [MCSD_SD + 'IHE.mCSD.FacilityOrganization'] },
-      identifier: [{ use: 'official', system: FACILITY_SYSTEM, value: ident }],
-      active: status === 'active',
-      type: [
-        { coding: [{ system: MCSD_TYPES, code: 'facility', display: 'Facility' }] },
-        { coding: [{ system: ORG_TYPE, code: 'prov', display: 'Healthcare Provider' }] },
-      ],
-      name,
-      alias: [alias],
-      telecom: [{ system: 'phone', value: phone, use: 'work' }],
-      address: [address],
-    };
+    const org = facilityOrganization({ id: orgId, ident, status, name, alias, phone, address });
     const loc = {
       resourceType: 'Location',
       id: locId,
