@@ -23,8 +23,10 @@ typedef struct opts {
     const char *role;
     const char *name;
     const char *base_url;
+    const char *mapping, *report, *encoding, *delimiter, *crs, *chunk, *actor;
     int demo;
     int help;
+    int dry_run, deactivate_missing, resume, fix_swapped, quiet;
 } opts;
 
 static void
@@ -45,6 +47,12 @@ usage(FILE *f)
           "                      rebuild the search and spatial indexes (after an upgrade)\n"
           "  db start|stop|url|status [--data DIR]\n"
           "                      manage the embedded PostgreSQL cluster\n"
+          "  import FORMAT FILE [--mapping FILE] [--report FILE] [--dry-run] [--resume]\n"
+          "         [--deactivate-missing] [--encoding ENC] [--delimiter C] [--crs EPSG:N]\n"
+          "         [--fix-swapped] [--chunk N] [--quiet] [--data DIR | --database URL]\n"
+          "                      import a list: FORMAT csv, geojson, dhis2, fhir or csd\n"
+          "                      (docs/IMPORT.md); exit 0 all imported, 1 rows rejected,\n"
+          "                      2 the file or the database could not be used\n"
           "  search-sql TYPE 'QUERY' [--data DIR | --database URL]\n"
           "                      run a search and print the SQL it ran (for benchmarks)\n"
           "\n"
@@ -93,6 +101,16 @@ parse_opts(opts *o, int argc, char **argv, int first)
             o->demo = 1;
             continue;
         }
+        if (strcmp(a, "--dry-run") == 0 || strcmp(a, "--deactivate-missing") == 0 ||
+            strcmp(a, "--resume") == 0 || strcmp(a, "--fix-swapped") == 0 ||
+            strcmp(a, "--quiet") == 0) {
+            *(a[2] == 'd' && a[3] == 'r'   ? &o->dry_run
+              : a[2] == 'd'                ? &o->deactivate_missing
+              : a[2] == 'r'                ? &o->resume
+              : a[2] == 'f'                ? &o->fix_swapped
+                                           : &o->quiet) = 1;
+            continue;
+        }
         if (strcmp(a, "--listen") == 0)
             target = &o->listen;
         else if (strcmp(a, "--data") == 0)
@@ -105,6 +123,20 @@ parse_opts(opts *o, int argc, char **argv, int first)
             target = &o->name;
         else if (strcmp(a, "--base-url") == 0)
             target = &o->base_url;
+        else if (strcmp(a, "--mapping") == 0)
+            target = &o->mapping;
+        else if (strcmp(a, "--report") == 0)
+            target = &o->report;
+        else if (strcmp(a, "--encoding") == 0)
+            target = &o->encoding;
+        else if (strcmp(a, "--delimiter") == 0)
+            target = &o->delimiter;
+        else if (strcmp(a, "--crs") == 0)
+            target = &o->crs;
+        else if (strcmp(a, "--chunk") == 0)
+            target = &o->chunk;
+        else if (strcmp(a, "--actor") == 0)
+            target = &o->actor;
         if (!target || i + 1 >= argc) {
             fprintf(stderr, "mahali: %s \"%s\" (see mahali --help)\n",
                     target ? "missing value for" : "unknown option", a);
@@ -333,6 +365,78 @@ do_search_sql(core_db *db, const opts *o, core_err *err)
 }
 
 static int
+cmd_import(const char *format, const char *file, const opts *o)
+{
+    core_err err = CORE_ERR_INIT;
+    core_cluster cl;
+    const char *conninfo;
+    core_db *db;
+    imp_options io;
+    imp_stats st;
+    int fmt = imp_format_find(format), rc;
+
+    if (fmt < 0) {
+        fprintf(stderr, "mahali: unknown import format \"%s\" (csv, geojson, dhis2, fhir, csd)\n",
+                format);
+        return 2;
+    }
+    memset(&io, 0, sizeof(io));
+    io.format = (imp_format)fmt;
+    io.file = file;
+    io.mapping_file = o->mapping;
+    io.report_file = o->report;
+    io.encoding = o->encoding;
+    io.crs = o->crs;
+    io.actor = o->actor ? o->actor : "import";
+    io.dry_run = o->dry_run;
+    io.deactivate_missing = o->deactivate_missing;
+    io.resume = o->resume;
+    io.fix_swapped = o->fix_swapped;
+    io.chunk = o->chunk ? atoi(o->chunk) : 0;
+    io.log = stderr;
+    io.mapping_out = stdout;
+    io.progress = o->quiet ? 0 : isatty(2) ? 2 : 1;
+    if (o->delimiter) {
+        if (strcmp(o->delimiter, "tab") == 0 || strcmp(o->delimiter, "\\t") == 0)
+            io.delimiter = '\t';
+        else if (strlen(o->delimiter) == 1 && strchr(",;|\t", o->delimiter[0]))
+            io.delimiter = o->delimiter[0];
+        else {
+            fprintf(stderr, "mahali: --delimiter is one of , ; | tab\n");
+            return 2;
+        }
+    }
+    if (o->chunk && (io.chunk < 1 || io.chunk > 20000)) {
+        fprintf(stderr, "mahali: --chunk is a number of rows from 1 to 20000\n");
+        return 2;
+    }
+    if (open_database(&cl, &conninfo, o, 0, &err) < 0) {
+        die(&err);
+        return 2;
+    }
+    db = core_db_create(conninfo, "mahali-import");
+    rc = core_migrate(db, &err) < 0 ? -1 : imp_run(&st, db, &io, &err);
+    core_db_free(db);
+    core_cluster_stop(&cl);
+    if (rc < 0) {
+        fprintf(stderr, "mahali import: %s%s%s\n", err.expr[0] ? err.expr : "",
+                err.expr[0] ? ": " : "", err.msg);
+        core_err_clear(&err);
+        return 2;
+    }
+    fprintf(stderr,
+            "mahali import: %s%ld rows: %ld created, %ld updated, %ld unchanged, %ld rejected, "
+            "%ld flagged, %ld warnings; %ld jurisdictions created%s; %.1f s\n",
+            io.dry_run ? "(dry run, nothing committed) " : "", st.rows, st.created, st.updated,
+            st.unchanged, st.rejected, st.flagged, st.warnings, st.jurisdictions,
+            st.deactivated ? ", some set inactive" : "", st.seconds);
+    if (st.deactivated)
+        fprintf(stderr, "mahali import: %ld facilities not in the file set inactive\n",
+                st.deactivated);
+    return st.rejected ? 1 : 0;
+}
+
+static int
 cmd_db(const char *action, const opts *o)
 {
     core_err err = CORE_ERR_INIT;
@@ -427,6 +531,15 @@ main(int argc, char **argv)
             return o.help ? 0 : 2;
         }
         return with_database(&o, do_token);
+    }
+    if (strcmp(cmd, "import") == 0) {
+        if (argc < 4 || argv[2][0] == '-' || argv[3][0] == '-') {
+            fprintf(stderr, "usage: mahali import FORMAT FILE [options] (see mahali --help)\n");
+            return 2;
+        }
+        if (parse_opts(&o, argc, argv, 4) < 0)
+            return 2;
+        return cmd_import(argv[2], argv[3], &o);
     }
     if (strcmp(cmd, "search-sql") == 0) {
         if (argc < 4 || argv[2][0] == '-') {

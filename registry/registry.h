@@ -156,6 +156,88 @@ int reg_bundle_process(reg_bundle_result **results,
                        core_err *err);
 void reg_bundle_results_free(reg_bundle_result *results, size_t n);
 
+/* ---- imports (importers/) ------------------------------------------------------------------- */
+
+/* An imported version says where it came from in meta.extension: sub-extensions file
+ * (valueString, the file's base name), checksum (valueString, "sha256:<hex>") and line
+ * (valueInteger). It is not content: a version that differs from the stored one only there is a
+ * no-op (sql/0007_import.sql). */
+#define REG_IMPORT_PROVENANCE_URL \
+    "https://profiles.mahali.health/fhir/StructureDefinition/import-provenance"
+
+/** Validate res as a body of type t exactly as create and update do (R4 model, mCSD profiles,
+ *  boundaries with GEOS, other CRSs converted in res). res: borrowed, may be changed. who may
+ *  be NULL. Returns 0, or -1 with err (400/422/413 naming the element). */
+int reg_check(json_t *res, reg_type t, const reg_actor *who, core_err *err);
+
+/** The live resources of type t that carry any of the identifiers in keys (borrowed JSON array
+ *  of [system, value] pairs). *out: new JSON object mapping "system|value" to the resource
+ *  (stored content with id and meta). Returns 0, or -1 with err (503). */
+int reg_find_by_identifiers(json_t **out, core_db *db, reg_type t, json_t *keys, core_err *err);
+
+/** The live Locations typed as mCSD jurisdictions directly partOf Location parent (NULL: with no
+ *  partOf) whose name, compared case-, accent- and space-insensitively, is name. *out: new
+ *  JSON array of resources (usually 0 or 1). Returns 0, or -1 with err. */
+int reg_find_jurisdictions(
+    json_t **out, core_db *db, const char *parent, const char *name, core_err *err);
+
+/** The live facility Locations (mCSD facility type) that carry an identifier of one of systems
+ *  (borrowed JSON array of strings), whose id is not in keep (borrowed JSON array of ids) and
+ *  whose status is not inactive: what a full refresh of a list no longer names. *out: new JSON array of
+ *  resources. Returns 0, or -1 with err. */
+int reg_find_missing(
+    json_t **out, core_db *db, json_t *systems, json_t *keep, core_err *err);
+
+/** For each point of points (borrowed JSON array of [lon, lat, parent Location id or null]),
+ *  whether it lies inside the boundary of its parent or nearest ancestor that has one, else
+ *  inside any root jurisdiction's boundary (a country), and whether the point with latitude
+ *  and longitude exchanged does. *out: new JSON array of [inside, swapped_inside] (booleans,
+ *  or null when no boundary applies). Returns 0, or -1 with err. */
+int reg_positions_check(json_t **out, core_db *db, json_t *points, core_err *err);
+
+/** Write n validated resources (reg_check) as updates of their ids (created when absent), in
+ *  the caller's open transaction, each exactly as reg_update would (versioning, index, audit;
+ *  identical content is a no-op). items[i].w receives the outcome. Returns 0, or -1 with err
+ *  naming the failing item in err->expr ("item N: ..."), *failed set to its index; the
+ *  transaction is then aborted (roll it back). */
+typedef struct reg_batch_item {
+    reg_type type;
+    const char *id;   /* borrowed */
+    json_t *resource; /* borrowed; its id and meta are set as the store wrote them */
+    reg_write w;      /* out */
+} reg_batch_item;
+int reg_write_batch(reg_batch_item *items,
+                    size_t n,
+                    size_t *failed,
+                    core_db *db,
+                    const reg_actor *who,
+                    core_err *err);
+
+/** An import's checkpoint (sql/0007_import.sql): source is the import's key. *line: the line
+ *  before which every record is done, 0 when there is none; *state: new reference to the
+ *  counters saved with it (NULL when none); *finished: 1 when the import ran to the end.
+ *  Returns 0, or -1 with err. */
+int reg_checkpoint_get(long *line,
+                       json_t **state,
+                       int *finished,
+                       core_db *db,
+                       const char *source,
+                       core_err *err);
+/** Save the checkpoint in the caller's transaction (so it commits with the chunk it
+ *  describes), with the chunk's issues (borrowed JSON array, appended to the saved ones).
+ *  start != 0 forgets the issues of an earlier run first. state: borrowed. Returns 0, or -1. */
+int reg_checkpoint_put(core_db *db,
+                       const char *source,
+                       const char *file_name,
+                       long line,
+                       const json_t *state,
+                       const json_t *issues,
+                       int start,
+                       int finished,
+                       core_err *err);
+/** The issues saved with source's checkpoint, in order. *out: new JSON array. */
+int reg_checkpoint_issues(json_t **out, core_db *db, const char *source, core_err *err);
+
 /* ---- reads ----------------------------------------------------------------------------------- */
 
 /** The current version of id. out: new reference. version/last_updated may be NULL.

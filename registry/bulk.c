@@ -1,0 +1,318 @@
+/* What importers need beyond single REST writes: validation on its own, lookups of many
+ * identifiers at once, jurisdictions by name under a parent, the facilities a full refresh no
+ * longer names, many writes in one transaction, and the checkpoint an import resumes from.
+ * Every write still goes through reg__write_row (mahali_write): same versioning, index, audit. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/registry_int.h"
+
+#define MCSD_TYPES "https://profiles.ihe.net/ITI/mCSD/CodeSystem/IHE.mCSD.Organization.Location.Types"
+
+int
+reg_check(json_t *res, reg_type t, const reg_actor *who, core_err *err)
+{
+    return reg__check_body(res, t, who, err);
+}
+
+/* Parse each row's column col as JSON into a new array. */
+static json_t *
+rows_json(PGresult *r, int col, core_err *err)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *text = PQgetvalue(r, i, col);
+        json_t *j = core_json_parse(text, strlen(text), err);
+        if (!j) {
+            json_decref(arr);
+            return NULL;
+        }
+        json_array_append_new(arr, j);
+    }
+    return arr;
+}
+
+int
+reg_find_by_identifiers(json_t **out, core_db *db, reg_type t, json_t *keys, core_err *err)
+{
+    char *text = core_json_dump(keys, NULL);
+    const char *params[2] = { reg_type_name(t), text };
+    PGresult *r;
+
+    *out = NULL;
+    if (!text)
+        return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
+    r = core_db_query(db,
+                      "SELECT k.s || '|' || k.v, r.content::text "
+                      "FROM (SELECT DISTINCT e ->> 0 AS s, e ->> 1 AS v "
+                      "      FROM jsonb_array_elements($2::jsonb) e) k "
+                      "JOIN sp_token t ON t.rtype = $1 AND t.param = 'identifier' "
+                      " AND t.code = k.v AND t.system = k.s "
+                      "JOIN resource r ON r.rtype = t.rtype AND r.id = t.id AND NOT r.deleted",
+                      2, params, 1, err);
+    free(text);
+    if (!r)
+        return -1;
+    *out = json_object();
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *c = PQgetvalue(r, i, 1);
+        json_t *j = core_json_parse(c, strlen(c), err);
+        if (!j) {
+            PQclear(r);
+            json_decref(*out);
+            *out = NULL;
+            return -1;
+        }
+        json_object_set_new(*out, PQgetvalue(r, i, 0), j);
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* The comparison key of a name: mahali_norm (case and accents), runs of white space (with
+ * no-break spaces) as one space, none at the ends. */
+#define NAME_KEY(x) "btrim(regexp_replace(mahali_norm(" x "), '[[:space:]\\u00a0]+', ' ', 'g'))"
+
+int
+reg_find_jurisdictions(
+    json_t **out, core_db *db, const char *parent, const char *name, core_err *err)
+{
+    const char *params[3] = { parent, name, MCSD_TYPES };
+    PGresult *r;
+
+    *out = NULL;
+    if (parent)
+        r = core_db_query(
+            db,
+            "SELECT r.content::text FROM sp_ref f "
+            "JOIN resource r ON r.rtype = 'Location' AND r.id = f.id AND NOT r.deleted "
+            "WHERE f.target_type = 'Location' AND f.target_id = $1 AND f.param = 'partof' "
+            "  AND f.rtype = 'Location' "
+            "  AND EXISTS (SELECT 1 FROM sp_token t WHERE t.rtype = 'Location' AND t.id = r.id "
+            "              AND t.param = 'type' AND t.code = 'jurisdiction' AND t.system = $3) "
+            "  AND EXISTS (SELECT 1 FROM sp_string s WHERE s.rtype = 'Location' AND s.id = r.id "
+            "              AND s.param = 'name' AND " NAME_KEY("s.value") " = " NAME_KEY("$2") ") "
+            "ORDER BY r.id",
+            3, params, 1, err);
+    else
+        r = core_db_query(
+            db,
+            "SELECT r.content::text FROM sp_token t "
+            "JOIN resource r ON r.rtype = 'Location' AND r.id = t.id AND NOT r.deleted "
+            "WHERE t.rtype = 'Location' AND t.param = 'type' AND t.code = 'jurisdiction' "
+            "  AND t.system = $3 AND $1::text IS NULL "
+            "  AND NOT EXISTS (SELECT 1 FROM sp_ref f WHERE f.rtype = 'Location' AND f.id = r.id "
+            "                  AND f.param = 'partof') "
+            "  AND EXISTS (SELECT 1 FROM sp_string s WHERE s.rtype = 'Location' AND s.id = r.id "
+            "              AND s.param = 'name' AND " NAME_KEY("s.value") " = " NAME_KEY("$2") ") "
+            "ORDER BY r.id",
+            3, params, 1, err);
+    if (!r)
+        return -1;
+    *out = rows_json(r, 0, err);
+    PQclear(r);
+    return *out ? 0 : -1;
+}
+
+int
+reg_find_missing(json_t **out, core_db *db, json_t *systems, json_t *keep, core_err *err)
+{
+    char *text = core_json_dump(keep, NULL), *sys = core_json_dump(systems, NULL);
+    const char *params[3] = { sys, text, MCSD_TYPES };
+    PGresult *r;
+
+    *out = NULL;
+    if (!text || !sys) {
+        free(text);
+        free(sys);
+        return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
+    }
+    r = core_db_query(
+        db,
+        "WITH keep AS (SELECT DISTINCT v FROM jsonb_array_elements_text($2::jsonb) v), "
+        "ids AS (SELECT DISTINCT t.id FROM sp_token t "
+        "        WHERE t.rtype = 'Location' AND t.param = 'identifier' "
+        "          AND t.system IN (SELECT jsonb_array_elements_text($1::jsonb))) "
+        "SELECT r.content::text FROM ids t "
+        "JOIN resource r ON r.rtype = 'Location' AND r.id = t.id AND NOT r.deleted "
+        "WHERE NOT EXISTS (SELECT 1 FROM keep WHERE keep.v = t.id) "
+        "  AND coalesce(r.content ->> 'status', '') <> 'inactive' "
+        "  AND EXISTS (SELECT 1 FROM sp_token y WHERE y.rtype = 'Location' AND y.id = r.id "
+        "              AND y.param = 'type' AND y.code = 'facility' AND y.system = $3) "
+        "ORDER BY r.id",
+        3, params, 0, err);
+    free(text);
+    free(sys);
+    if (!r)
+        return -1;
+    *out = rows_json(r, 0, err);
+    PQclear(r);
+    return *out ? 0 : -1;
+}
+
+int
+reg_positions_check(json_t **out, core_db *db, json_t *points, core_err *err)
+{
+    char *text = core_json_dump(points, NULL);
+    const char *params[1] = { text };
+    PGresult *r;
+
+    *out = NULL;
+    if (!text)
+        return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
+    r = core_db_query(
+        db,
+        "WITH p AS (SELECT o, ST_SetSRID(ST_MakePoint((e ->> 0)::float8, (e ->> 1)::float8), 4326) "
+        "                  AS pt, "
+        "           ST_SetSRID(ST_MakePoint((e ->> 1)::float8, (e ->> 0)::float8), 4326) AS sw, "
+        "           e ->> 2 AS parent "
+        "           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY t(e, o)), "
+        "roots AS MATERIALIZED (SELECT g.geom FROM sp_geo g "
+        "           WHERE g.rtype = 'Location' AND g.param = 'boundary' "
+        "             AND NOT EXISTS (SELECT 1 FROM sp_ref f WHERE f.rtype = 'Location' "
+        "                             AND f.id = g.id AND f.param = 'partof')), "
+        "ref AS (SELECT p.*, (SELECT g.geom FROM (SELECT p.parent AS id, 0 AS depth "
+        "                     UNION ALL SELECT b.anc, b.depth FROM sp_below b "
+        "                     WHERE b.rtype = 'Location' AND b.id = p.parent) a "
+        "                   JOIN sp_geo g ON g.rtype = 'Location' AND g.id = a.id "
+        "                    AND g.param = 'boundary' ORDER BY a.depth LIMIT 1) AS geom "
+        "        FROM p) "
+        "SELECT CASE WHEN geom IS NOT NULL THEN ST_Covers(geom, pt) "
+        "            WHEN EXISTS (SELECT 1 FROM roots) THEN "
+        "                 EXISTS (SELECT 1 FROM roots WHERE ST_Covers(roots.geom, pt)) END, "
+        "       CASE WHEN geom IS NOT NULL THEN ST_Covers(geom, sw) "
+        "            WHEN EXISTS (SELECT 1 FROM roots) THEN "
+        "                 EXISTS (SELECT 1 FROM roots WHERE ST_Covers(roots.geom, sw)) END "
+        "FROM ref ORDER BY o",
+        1, params, 0, err);
+    free(text);
+    if (!r)
+        return -1;
+    *out = json_array();
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *row = json_array();
+        for (int k = 0; k < 2; k++)
+            json_array_append_new(row, PQgetisnull(r, i, k)
+                                           ? json_null()
+                                           : json_boolean(PQgetvalue(r, i, k)[0] == 't'));
+        json_array_append_new(*out, row);
+    }
+    PQclear(r);
+    return 0;
+}
+
+int
+reg_write_batch(reg_batch_item *items,
+                size_t n,
+                size_t *failed,
+                core_db *db,
+                const reg_actor *who,
+                core_err *err)
+{
+    *failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (reg__write_row(&items[i].w, db, items[i].type, items[i].id, "update",
+                           items[i].resource, 0, who, err) < 0) {
+            char m[sizeof(err->msg)];
+            snprintf(m, sizeof(m), "item %zu: %.200s", i, err->msg);
+            core_strlcpy(err->msg, m, sizeof(err->msg));
+            *failed = i;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+reg_checkpoint_get(long *line,
+                   json_t **state,
+                   int *finished,
+                   core_db *db,
+                   const char *source,
+                   core_err *err)
+{
+    const char *params[1] = { source };
+    PGresult *r = core_db_query(
+        db, "SELECT line, state::text, finished FROM import_checkpoint WHERE source = $1", 1,
+        params, 0, err);
+
+    *line = 0;
+    *state = NULL;
+    *finished = 0;
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 1) {
+        const char *s = PQgetvalue(r, 0, 1);
+        *line = atol(PQgetvalue(r, 0, 0));
+        *finished = PQgetvalue(r, 0, 2)[0] == 't';
+        if (!(*state = core_json_parse(s, strlen(s), err))) {
+            PQclear(r);
+            return -1;
+        }
+    }
+    PQclear(r);
+    return 0;
+}
+
+int
+reg_checkpoint_put(core_db *db,
+                   const char *source,
+                   const char *file_name,
+                   long line,
+                   const json_t *state,
+                   const json_t *issues,
+                   int start,
+                   int finished,
+                   core_err *err)
+{
+    char ln[32], *text = core_json_dump(state, NULL), *iss = core_json_dump(issues, NULL);
+    const char *params[6] = { source, file_name, ln, text, finished ? "t" : "f", iss };
+    PGresult *r;
+
+    if (!text || !iss) {
+        free(text);
+        free(iss);
+        return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
+    }
+    snprintf(ln, sizeof(ln), "%ld", line);
+    r = core_db_query(db,
+                      "INSERT INTO import_checkpoint (source, file_name, line, state, finished) "
+                      "VALUES ($1, $2, $3::bigint, $4::jsonb, $5::boolean) "
+                      "ON CONFLICT (source) DO UPDATE SET file_name = $2, line = $3::bigint, "
+                      "state = $4::jsonb, finished = $5::boolean, updated_at = now()",
+                      5, params, 1, err);
+    if (r && start) {
+        PQclear(r);
+        r = core_db_query(db, "DELETE FROM import_issue WHERE source = $1", 1, params, 1, err);
+    }
+    if (r && json_array_size(issues)) {
+        const char *p2[2] = { source, iss };
+        PQclear(r);
+        r = core_db_query(db,
+                          "INSERT INTO import_issue (source, issue) SELECT $1, e "
+                          "FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY t(e, o) ORDER BY o",
+                          2, p2, 1, err);
+    }
+    free(text);
+    free(iss);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+int
+reg_checkpoint_issues(json_t **out, core_db *db, const char *source, core_err *err)
+{
+    const char *params[1] = { source };
+    PGresult *r = core_db_query(
+        db, "SELECT issue::text FROM import_issue WHERE source = $1 ORDER BY seq", 1, params, 0,
+        err);
+    *out = NULL;
+    if (!r)
+        return -1;
+    *out = rows_json(r, 0, err);
+    PQclear(r);
+    return *out ? 0 : -1;
+}
