@@ -255,13 +255,24 @@ imp_build_location(const json_t *stored, const imp_rec *rec, const imp_prov *pro
         }
     }
     if (rec->boundary) {
-        json_t *exts = array_member(r, "extension");
+        /* replaced where it stands: the registry may have added a boundary-source extension
+         * after it (a converted CRS), and moving it would make every re-import a new version */
+        json_t *exts = array_member(r, "extension"), *e, *att;
+        size_t i, at = json_array_size(exts);
+        json_array_foreach (exts, i, e) {
+            const char *url = json_string_value(json_object_get(e, "url"));
+            if (url && strcmp(url, "http://hl7.org/fhir/StructureDefinition/"
+                                   "location-boundary-geojson") == 0) {
+                at = i;
+                break;
+            }
+        }
         drop_where(exts, "url", "http://hl7.org/fhir/StructureDefinition/location-boundary-geojson");
-        json_array_append_new(exts, json_pack("{s:s,s:{s:s,s:s}}", "url",
-                                              "http://hl7.org/fhir/StructureDefinition/"
-                                              "location-boundary-geojson",
-                                              "valueAttachment", "contentType",
-                                              "application/geo+json", "data", rec->boundary));
+        att = json_pack("{s:s,s:{s:s,s:s}}", "url",
+                        "http://hl7.org/fhir/StructureDefinition/location-boundary-geojson",
+                        "valueAttachment", "contentType", "application/geo+json", "data",
+                        rec->boundary);
+        json_array_insert_new(exts, at < json_array_size(exts) ? at : json_array_size(exts), att);
     }
     if (!json_array_size(json_object_get(r, "extension")))
         json_object_del(r, "extension");

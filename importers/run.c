@@ -28,7 +28,8 @@ struct imp_ctx {
     imp_stats st;
     imp_mapping *map;
     core_arena *arena;     /* the current chunk's strings */
-    core_arena *row_arena; /* the reader's strings for the record being read */
+    core_arena *row_arena; /* the reader's strings for the records being read */
+    int rows_in_arena;
     imp_rec *recs;
     int nrecs, cap;
     json_t *read_issues;  /* issues raised while reading the current chunk */
@@ -80,12 +81,16 @@ imp_arena(imp_ctx *c)
     return c->row_arena;
 }
 
-/* The reader's record has been copied (or dropped): its strings can go. */
+/* The reader's record has been copied (or dropped): its strings can go, every few hundred
+ * rows (an arena per row costs more in malloc than the row itself). */
 static int
 row_done(imp_ctx *c, int rc)
 {
-    core_arena_destroy(c->row_arena);
-    c->row_arena = core_arena_create();
+    if (++c->rows_in_arena >= 256) {
+        core_arena_destroy(c->row_arena);
+        c->row_arena = core_arena_create();
+        c->rows_in_arena = 0;
+    }
     return rc;
 }
 
@@ -432,6 +437,49 @@ column_of(const imp_rec *r, const char *expr)
     return NULL;
 }
 
+/* meta without what the store and the importer own (versionId, lastUpdated, provenance); NULL
+ * when nothing else is left. New reference. */
+static json_t *
+meta_content(const json_t *meta)
+{
+    json_t *m, *ext;
+    if (!json_is_object(meta))
+        return NULL;
+    m = json_deep_copy(meta);
+    json_object_del(m, "versionId");
+    json_object_del(m, "lastUpdated");
+    ext = json_object_get(m, "extension");
+    for (size_t i = json_array_size(ext); i-- > 0;) {
+        const char *u = json_string_value(json_object_get(json_array_get(ext, i), "url"));
+        if (u && strcmp(u, REG_IMPORT_PROVENANCE_URL) == 0)
+            json_array_remove(ext, i);
+    }
+    if (ext && !json_array_size(ext))
+        json_object_del(m, "extension");
+    if (!json_object_size(m)) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* 1 when a and b differ at most in what the store and the importer own (mahali_strip_meta). */
+static int
+same_content(const json_t *a, const json_t *b)
+{
+    json_t *ca = json_copy((json_t *)a), *cb = json_copy((json_t *)b);
+    json_t *ma = meta_content(json_object_get(a, "meta")), *mb = meta_content(json_object_get(b, "meta"));
+    int eq;
+    json_object_del(ca, "meta");
+    json_object_del(cb, "meta");
+    eq = json_equal(ca, cb) && ((!ma && !mb) || (ma && mb && json_equal(ma, mb)));
+    json_decref(ca);
+    json_decref(cb);
+    json_decref(ma);
+    json_decref(mb);
+    return eq;
+}
+
 /* Resolve the logical references in j (any depth) to the live resources carrying their
  * identifiers. */
 static int
@@ -551,41 +599,45 @@ write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
             json_array_append_new(lkeys,
                                   json_pack("[s,s]", recs[i]->ids[k].system, recs[i]->ids[k].value));
     }
-    if (reg_find_by_identifiers(&lfound, c->db, REG_LOCATION, lkeys, err) < 0 ||
-        reg_find_by_identifiers(&ofound, c->db, REG_ORGANIZATION, lkeys, err) < 0)
+    if (reg_find_by_identifiers(&lfound, c->db, REG_LOCATION, lkeys, err) < 0)
         goto done;
+    {
+        /* the Organizations of the Locations found, by id */
+        json_t *oids = json_array(), *v;
+        const char *k;
+        json_object_foreach (lfound, k, v) {
+            const char *o = ref_id(v, "managingOrganization", "Organization");
+            if (o)
+                json_array_append_new(oids, json_string(o));
+        }
+        int orc = reg_read_many(&ofound, c->db, REG_ORGANIZATION, oids, err);
+        json_decref(oids);
+        if (orc < 0)
+            goto done;
+    }
     used = json_object();
     for (int i = 0; i < n; i++) {
         imp_rec *r = recs[i];
         char key[512];
         if (r->kind == IMP_REC_RESOURCE)
             continue;
-        for (int k = 0; k < r->nids && (!sl[i] || !so[i]); k++) {
+        for (int k = 0; k < r->nids && !sl[i]; k++) {
             ident_key(key, sizeof(key), r->ids[k].system, r->ids[k].value);
-            if (!sl[i])
-                sl[i] = json_object_get(lfound, key);
-            if (!so[i])
-                so[i] = json_object_get(ofound, key);
+            sl[i] = json_object_get(lfound, key);
         }
         if (sl[i]) {
             const char *o = ref_id(sl[i], "managingOrganization", "Organization");
             core_strlcpy(r->loc_id, json_string_value(json_object_get(sl[i], "id")), 65);
             if (o) {
                 core_strlcpy(r->org_id, o, 65);
-                if (so[i] && strcmp(json_string_value(json_object_get(so[i], "id")), o) != 0)
-                    so[i] = NULL; /* the Location's own Organization wins */
-            } else if (so[i]) {
-                core_strlcpy(r->org_id, json_string_value(json_object_get(so[i], "id")), 65);
+                so[i] = json_object_get(ofound, o);
             } else {
                 snprintf(r->org_id, 65, "%.60s-org", r->loc_id);
             }
         } else {
             ident_key(key, sizeof(key), r->ids[0].system, r->ids[0].value);
             derive_id(r->loc_id, r->kind == IMP_REC_FACILITY ? "f" : "j", key);
-            if (so[i])
-                core_strlcpy(r->org_id, json_string_value(json_object_get(so[i], "id")), 65);
-            else
-                snprintf(r->org_id, 65, "%.60s-org", r->loc_id);
+            snprintf(r->org_id, 65, "%.60s-org", r->loc_id);
         }
         json_object_set_new(c->touched, r->loc_id, json_true());
         json_t *first = json_object_get(used, r->loc_id);
@@ -610,10 +662,8 @@ write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
                                                  ploc[i][0] ? ploc[i] : NULL));
         }
     }
-    double T0 = now_s();
     if (json_array_size(pts) && reg_positions_check(&chk, c->db, pts, err) < 0)
         goto done;
-    if (getenv("IMP_TRACE")) fprintf(stderr, "TRACE positions %.3f\n", now_s() - T0);
     for (int i = 0; i < n; i++) {
         imp_rec *r = recs[i];
         core_err verr = CORE_ERR_INIT;
@@ -678,12 +728,17 @@ write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
             json_decref(locs[i]);
             json_decref(orgs[i]);
             locs[i] = orgs[i] = NULL;
+        } else if (sl[i] && so[i] && same_content(sl[i], locs[i]) &&
+                   same_content(so[i], orgs[i])) {
+            /* nothing new: no write at all (the store would find the same) */
+            r->status_out = 304;
+            json_decref(locs[i]);
+            json_decref(orgs[i]);
+            locs[i] = orgs[i] = NULL;
         }
         core_err_clear(&verr);
     }
-    T0 = now_s();
     rc = write_recs(c, recs, n, locs, orgs, err);
-    if (getenv("IMP_TRACE")) fprintf(stderr, "TRACE write_recs %.3f\n", now_s() - T0);
 done:
     for (int i = 0; i < n; i++) {
         json_decref(locs[i]);
@@ -838,12 +893,9 @@ flush(imp_ctx *c, long next_line, core_err *err)
     c->writing = 1;
     if (tx(c, "BEGIN", err) < 0)
         goto fail;
-    double T0 = now_s();
     rc = n ? write_chunk(c, ptrs, n, &e) : 0;
-    double T1 = now_s();
     if (rc == 0 && tx(c, "SET CONSTRAINTS ALL IMMEDIATE", &e) < 0)
         rc = -1;
-    if (getenv("IMP_TRACE")) fprintf(stderr, "TRACE chunk %d: write %.3f constraints %.3f\n", n, T1 - T0, now_s() - T1);
     if (rc < 0) {
         if (e.status == 503) {
             *err = e;
@@ -1076,6 +1128,37 @@ emit(imp_ctx *c, imp_rec *r, core_err *err)
     return 0;
 }
 
+/* Whether j (any depth) holds a logical reference to an identifier of a record in the current
+ * chunk: it resolves only once that record is written, so the chunk is written first. */
+static int
+refers_to_chunk(imp_ctx *c, const json_t *j)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_array(j)) {
+        json_array_foreach (j, i, v)
+            if (refers_to_chunk(c, v))
+                return 1;
+        return 0;
+    }
+    if (!json_is_object(j))
+        return 0;
+    json_t *ident = json_object_get(j, "identifier");
+    const char *sys = json_string_value(json_object_get(ident, "system"));
+    const char *val = json_string_value(json_object_get(ident, "value"));
+    if (json_is_string(json_object_get(j, "type")) && sys && val &&
+        !json_object_get(j, "reference")) {
+        char key[512];
+        ident_key(key, sizeof(key), sys, val);
+        return json_object_get(c->chunk_keys, key) != NULL;
+    }
+    json_object_foreach ((json_t *)j, k, v)
+        if (refers_to_chunk(c, v))
+            return 1;
+    return 0;
+}
+
 int
 imp_emit_resource(imp_ctx *c, long line, reg_type t, json_t *res, core_err *err)
 {
@@ -1099,6 +1182,10 @@ imp_emit_resource(imp_ctx *c, long line, reg_type t, json_t *res, core_err *err)
         r.ids[r.nids++] = (imp_ident){ core_arena_sprintf(c->row_arena, "urn:mahali:id:%s",
                                                           reg_type_name(t)),
                                        json_string_value(json_object_get(res, "id")), "id" };
+    }
+    if (refers_to_chunk(c, res) && flush(c, line, err) < 0) {
+        json_decref(res);
+        return row_done(c, -1);
     }
     int rc = row_done(c, emit(c, &r, err));
     json_decref(res);

@@ -70,9 +70,39 @@ reg_find_by_identifiers(json_t **out, core_db *db, reg_type t, json_t *keys, cor
     return 0;
 }
 
-/* The comparison key of a name: mahali_norm (case and accents), runs of white space (with
- * no-break spaces) as one space, none at the ends. */
-#define NAME_KEY(x) "btrim(regexp_replace(mahali_norm(" x "), '[[:space:]\\u00a0]+', ' ', 'g'))"
+int
+reg_read_many(json_t **out, core_db *db, reg_type t, json_t *ids, core_err *err)
+{
+    char *text = core_json_dump(ids, NULL);
+    const char *params[2] = { reg_type_name(t), text };
+    PGresult *r;
+
+    *out = NULL;
+    if (!text)
+        return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
+    r = core_db_query(db,
+                      "SELECT r.id, r.content::text FROM resource r "
+                      "WHERE r.rtype = $1 AND NOT r.deleted "
+                      "  AND r.id IN (SELECT jsonb_array_elements_text($2::jsonb))",
+                      2, params, 1, err);
+    free(text);
+    if (!r)
+        return -1;
+    *out = json_object();
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *c = PQgetvalue(r, i, 1);
+        json_t *j = core_json_parse(c, strlen(c), err);
+        if (!j) {
+            PQclear(r);
+            json_decref(*out);
+            *out = NULL;
+            return -1;
+        }
+        json_object_set_new(*out, PQgetvalue(r, i, 0), j);
+    }
+    PQclear(r);
+    return 0;
+}
 
 int
 reg_find_jurisdictions(
@@ -81,33 +111,25 @@ reg_find_jurisdictions(
     const char *params[3] = { parent, name, MCSD_TYPES };
     PGresult *r;
 
+    /* by name first (the name index), then the type and the parent; runs of white space in
+     * the name given count as one space */
     *out = NULL;
-    if (parent)
-        r = core_db_query(
-            db,
-            "SELECT r.content::text FROM sp_ref f "
-            "JOIN resource r ON r.rtype = 'Location' AND r.id = f.id AND NOT r.deleted "
-            "WHERE f.target_type = 'Location' AND f.target_id = $1 AND f.param = 'partof' "
-            "  AND f.rtype = 'Location' "
-            "  AND EXISTS (SELECT 1 FROM sp_token t WHERE t.rtype = 'Location' AND t.id = r.id "
-            "              AND t.param = 'type' AND t.code = 'jurisdiction' AND t.system = $3) "
-            "  AND EXISTS (SELECT 1 FROM sp_string s WHERE s.rtype = 'Location' AND s.id = r.id "
-            "              AND s.param = 'name' AND " NAME_KEY("s.value") " = " NAME_KEY("$2") ") "
-            "ORDER BY r.id",
-            3, params, 1, err);
-    else
-        r = core_db_query(
-            db,
-            "SELECT r.content::text FROM sp_token t "
-            "JOIN resource r ON r.rtype = 'Location' AND r.id = t.id AND NOT r.deleted "
-            "WHERE t.rtype = 'Location' AND t.param = 'type' AND t.code = 'jurisdiction' "
-            "  AND t.system = $3 AND $1::text IS NULL "
-            "  AND NOT EXISTS (SELECT 1 FROM sp_ref f WHERE f.rtype = 'Location' AND f.id = r.id "
-            "                  AND f.param = 'partof') "
-            "  AND EXISTS (SELECT 1 FROM sp_string s WHERE s.rtype = 'Location' AND s.id = r.id "
-            "              AND s.param = 'name' AND " NAME_KEY("s.value") " = " NAME_KEY("$2") ") "
-            "ORDER BY r.id",
-            3, params, 1, err);
+    r = core_db_query(
+        db,
+        "SELECT r.content::text FROM sp_string s "
+        "JOIN resource r ON r.rtype = 'Location' AND r.id = s.id AND NOT r.deleted "
+        "WHERE s.rtype = 'Location' AND s.param = 'name' "
+        "  AND s.norm = mahali_norm(btrim(regexp_replace($2, '[[:space:]\\u00a0]+', ' ', 'g'))) "
+        "  AND EXISTS (SELECT 1 FROM sp_token t WHERE t.rtype = 'Location' AND t.id = r.id "
+        "              AND t.param = 'type' AND t.code = 'jurisdiction' AND t.system = $3) "
+        "  AND CASE WHEN $1::text IS NULL "
+        "      THEN NOT EXISTS (SELECT 1 FROM sp_ref f WHERE f.rtype = 'Location' "
+        "                       AND f.id = r.id AND f.param = 'partof') "
+        "      ELSE EXISTS (SELECT 1 FROM sp_ref f WHERE f.rtype = 'Location' AND f.id = r.id "
+        "                   AND f.param = 'partof' AND f.target_type = 'Location' "
+        "                   AND f.target_id = $1) END "
+        "ORDER BY r.id",
+        3, params, 1, err);
     if (!r)
         return -1;
     *out = rows_json(r, 0, err);
@@ -210,17 +232,77 @@ reg_write_batch(reg_batch_item *items,
                 const reg_actor *who,
                 core_err *err)
 {
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    const char *params[2];
+    PGresult *r;
+
     *failed = 0;
+    if (!n)
+        return 0;
+    /* [{"t": type, "i": id, "c": content, "x": index}, ...]: ids and type names need no
+     * escaping (reg_id_valid) */
     for (size_t i = 0; i < n; i++) {
-        if (reg__write_row(&items[i].w, db, items[i].type, items[i].id, "update",
-                           items[i].resource, 0, who, err) < 0) {
-            char m[sizeof(err->msg)];
-            snprintf(m, sizeof(m), "item %zu: %.200s", i, err->msg);
-            core_strlcpy(err->msg, m, sizeof(err->msg));
+        json_t *res = items[i].resource, *meta = json_object_get(res, "meta");
+        char *text, *index;
+        memset(&items[i].w, 0, sizeof(items[i].w));
+        if (!reg_id_valid(items[i].id)) {
             *failed = i;
-            return -1;
+            return core_err_set(err, 400, CORE_ISSUE_VALUE, "item %zu: id \"%.64s\" is not valid",
+                                i, items[i].id);
         }
+        json_object_set_new(res, "id", json_string(items[i].id));
+        if (json_is_object(meta)) {
+            json_object_del(meta, "versionId");
+            json_object_del(meta, "lastUpdated");
+        }
+        json_t *idx = reg_index_build(res, (int)items[i].type);
+        text = core_json_dump(res, NULL);
+        index = core_json_dump(idx, NULL);
+        json_decref(idx);
+        if (!text || !index) {
+            free(text);
+            free(index);
+            free(buf);
+            return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
+        }
+        size_t need = strlen(text) + strlen(index) + strlen(items[i].id) + 64;
+        if (len + need + 2 > cap) {
+            cap = (len + need + 2) * 2;
+            if (!(buf = realloc(buf, cap)))
+                abort();
+        }
+        len += (size_t)snprintf(buf + len, cap - len, "%s{\"t\":\"%s\",\"i\":\"%s\",\"c\":%s,\"x\":%s}",
+                                i ? "," : "[", reg_type_name(items[i].type), items[i].id, text,
+                                index);
+        free(text);
+        free(index);
     }
+    buf[len++] = ']';
+    buf[len] = '\0';
+    params[0] = who && who->name ? who->name : "system";
+    params[1] = buf;
+
+    r = core_db_query(db,
+                      "SELECT o_ord, o_version, o_instant, o_created, o_noop "
+                      "FROM mahali_write_batch($1, $2::jsonb)",
+                      2, params, 1, err);
+    free(buf);
+    if (!r)
+        return -1;
+    for (int k = 0; k < PQntuples(r); k++) {
+        size_t i = (size_t)atol(PQgetvalue(r, k, 0)) - 1;
+        reg_write *w = &items[i].w;
+        if (i >= n)
+            continue;
+        core_strlcpy(w->id, items[i].id, sizeof(w->id));
+        w->version = atoi(PQgetvalue(r, k, 1));
+        core_strlcpy(w->last_updated, PQgetvalue(r, k, 2), sizeof(w->last_updated));
+        w->created = PQgetvalue(r, k, 3)[0] == 't';
+        w->noop = PQgetvalue(r, k, 4)[0] == 't';
+        reg__stamp(items[i].resource, items[i].id, w->version, w->last_updated);
+    }
+    PQclear(r);
     return 0;
 }
 

@@ -175,6 +175,10 @@ int reg_check(json_t *res, reg_type t, const reg_actor *who, core_err *err);
  *  (stored content with id and meta). Returns 0, or -1 with err (503). */
 int reg_find_by_identifiers(json_t **out, core_db *db, reg_type t, json_t *keys, core_err *err);
 
+/** The live resources of type t with the given ids (borrowed JSON array of strings). *out: new
+ *  JSON object mapping id to the resource. Returns 0, or -1 with err (503). */
+int reg_read_many(json_t **out, core_db *db, reg_type t, json_t *ids, core_err *err);
+
 /** The live Locations typed as mCSD jurisdictions directly partOf Location parent (NULL: with no
  *  partOf) whose name, compared case-, accent- and space-insensitively, is name. *out: new
  *  JSON array of resources (usually 0 or 1). Returns 0, or -1 with err. */

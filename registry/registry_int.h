@@ -17,6 +17,10 @@ int reg__write_row(reg_write *out,
                    int if_match,
                    const reg_actor *who,
                    core_err *err);
+/** Set id and meta.versionId/lastUpdated in res (the values the store wrote). */
+void reg__stamp(json_t *res, const char *id, int version, const char *instant);
+/** res (stolen) with resourceType, id and meta first (a new object). */
+json_t *reg__reorder(json_t *src);
 /** Map the store's SQLSTATEs (MH404, MH409, MH412, MH422, MH423, MH424, 23505) of the last
  *  failed statement on db onto err; -1 always (err left as is for other states). */
 int reg__store_err(core_err *err, core_db *db, reg_type t, const char *id, int if_match);

@@ -126,8 +126,8 @@ reg__store_err(core_err *err, core_db *db, reg_type t, const char *id, int if_ma
 }
 
 /* Put resourceType, id and meta first, as people expect to read them; jsonb sorts keys. */
-static json_t *
-reorder(json_t *src)
+json_t *
+reg__reorder(json_t *src)
 {
     static const char *const first[] = { "resourceType", "id", "meta" };
     json_t *dst = json_object();
@@ -156,12 +156,11 @@ parse_stored(const char *text, core_err *err)
         core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "stored content is damaged");
         return NULL;
     }
-    return reorder(j);
+    return reg__reorder(j);
 }
 
-/* Set id and meta.versionId/lastUpdated in res (the same values mahali_write stored). */
-static void
-stamp(json_t *res, const char *id, int version, const char *instant)
+void
+reg__stamp(json_t *res, const char *id, int version, const char *instant)
 {
     json_t *meta = json_object_get(res, "meta");
     char v[16];
@@ -231,8 +230,8 @@ reg__write_row(reg_write *out,
     out->noop = PQgetvalue(r, 0, 3)[0] == 't';
     PQclear(r);
     if (res) {
-        stamp(res, id, out->version, out->last_updated);
-        out->resource = reorder(json_incref(res));
+        reg__stamp(res, id, out->version, out->last_updated);
+        out->resource = reg__reorder(json_incref(res));
     }
     return 0;
 }

@@ -40,3 +40,144 @@ CREATE TABLE import_issue (
     issue  jsonb  NOT NULL,
     PRIMARY KEY (source, seq)
 );
+
+-- Many writes in one statement (imports, registry/bulk.c): each item exactly as
+-- mahali_write(rtype, id, 'update', content, NULL, actor, NULL, index) would write it: a new
+-- version unless the content is unchanged, history, index rows, the partof closure, audit.
+-- p_items: [{"t": rtype, "i": id, "c": content, "x": index}], ids unique within the batch.
+-- Rows are locked in key order. New Locations and Organizations whose parent is not in the
+-- batch get their closure rows in one statement (under the same advisory locks as
+-- mahali_hier_sync takes); every other partof change goes through mahali_hier_sync.
+-- A concurrent writer that creates one of the new ids first makes the history insert fail
+-- (23505): the caller then writes the items one by one.
+CREATE FUNCTION mahali_write_batch(p_actor text, p_items jsonb)
+RETURNS TABLE (o_ord integer, o_version integer, o_instant text, o_created boolean,
+               o_noop boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    ts    timestamptz := date_trunc('milliseconds', clock_timestamp());
+    inst  text := to_char(date_trunc('milliseconds', clock_timestamp()) AT TIME ZONE 'UTC',
+                          'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+    chain text[];
+    locked text[] := '{}';
+BEGIN
+    inst := to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+    IF to_regclass('pg_temp.mahali_wb') IS NULL THEN
+        CREATE TEMP TABLE mahali_wb (
+            ord integer, rtype text, id text, content jsonb, idx jsonb, cur_version integer,
+            cur_deleted boolean, cur_instant text, noop boolean, parent text, new_leaf boolean
+        ) ON COMMIT DELETE ROWS;
+    END IF;
+    DELETE FROM mahali_wb;
+
+    PERFORM 1 FROM resource r
+     WHERE (r.rtype, r.id) IN (SELECT e ->> 't', e ->> 'i' FROM jsonb_array_elements(p_items) e)
+     ORDER BY r.rtype, r.id FOR UPDATE;
+
+    INSERT INTO mahali_wb (ord, rtype, id, content, idx, cur_version, cur_deleted, cur_instant,
+                           noop, parent, new_leaf)
+    WITH a AS MATERIALIZED (
+        SELECT q.o::integer AS o, q.e ->> 't' AS t, q.e ->> 'i' AS i, q.e -> 'c' AS c,
+               q.e -> 'x' AS x
+          FROM jsonb_array_elements(p_items) WITH ORDINALITY q(e, o)),
+    b AS (
+        SELECT a.*, r.version, r.deleted, r.last_updated,
+               coalesce(NOT r.deleted AND mahali_strip_meta(r.content)::text
+                                          = mahali_strip_meta(a.c)::text, false) AS noop,
+               (SELECT min(y ->> 'ri') FROM jsonb_array_elements(a.x) y
+                 WHERE y ->> 'k' = 'r' AND y ->> 'p' = 'partof' AND y ->> 'rt' = a.t) AS parent
+          FROM a LEFT JOIN resource r ON r.rtype = a.t AND r.id = a.i)
+    SELECT b.o, b.t, b.i,
+           CASE WHEN b.noop THEN b.c
+                ELSE jsonb_set(b.c, '{meta}',
+                               coalesce(b.c -> 'meta', '{}'::jsonb)
+                               || jsonb_build_object('versionId',
+                                                     (coalesce(b.version, 0) + 1)::text,
+                                                     'lastUpdated', inst)) END,
+           b.x, b.version, b.deleted,
+           to_char(b.last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+           b.noop, b.parent,
+           NOT b.noop AND b.version IS NULL AND b.parent IS NOT NULL
+           AND b.t IN ('Location', 'Organization')
+           AND (b.t, b.parent) NOT IN (SELECT p.t, p.i FROM a p)
+      FROM b;
+
+    INSERT INTO resource (rtype, id, version, last_updated, deleted, content)
+    SELECT rtype, id, coalesce(cur_version, 0) + 1, ts, false, content
+      FROM mahali_wb WHERE NOT noop ORDER BY rtype, id
+    ON CONFLICT (rtype, id) DO UPDATE
+       SET version = EXCLUDED.version, last_updated = EXCLUDED.last_updated, deleted = false,
+           content = EXCLUDED.content;
+
+    INSERT INTO resource_history (rtype, id, version, last_updated, method, status, content)
+    SELECT rtype, id, coalesce(cur_version, 0) + 1, ts, 'PUT',
+           CASE WHEN cur_version IS NULL OR cur_deleted THEN 201 ELSE 200 END, content
+      FROM mahali_wb WHERE NOT noop ORDER BY ord;
+
+    -- the index rows, replaced (mahali_index_rows for many resources at once)
+    DELETE FROM sp_string s USING mahali_wb w
+     WHERE NOT w.noop AND w.cur_version IS NOT NULL AND s.rtype = w.rtype AND s.id = w.id;
+    DELETE FROM sp_token s USING mahali_wb w
+     WHERE NOT w.noop AND w.cur_version IS NOT NULL AND s.rtype = w.rtype AND s.id = w.id;
+    DELETE FROM sp_ref s USING mahali_wb w
+     WHERE NOT w.noop AND w.cur_version IS NOT NULL AND s.rtype = w.rtype AND s.id = w.id;
+    DELETE FROM sp_date s USING mahali_wb w
+     WHERE NOT w.noop AND w.cur_version IS NOT NULL AND s.rtype = w.rtype AND s.id = w.id;
+    DELETE FROM sp_geo s USING mahali_wb w
+     WHERE NOT w.noop AND w.cur_version IS NOT NULL AND s.rtype = w.rtype AND s.id = w.id;
+    INSERT INTO sp_string (rtype, id, param, norm, value)
+    SELECT w.rtype, w.id, e ->> 'p', mahali_norm(e ->> 'v'), e ->> 'v'
+      FROM mahali_wb w, jsonb_array_elements(w.idx) e WHERE NOT w.noop AND e ->> 'k' = 's';
+    INSERT INTO sp_token (rtype, id, param, system, code)
+    SELECT DISTINCT w.rtype, w.id, e ->> 'p', e ->> 's', e ->> 'c'
+      FROM mahali_wb w, jsonb_array_elements(w.idx) e WHERE NOT w.noop AND e ->> 'k' = 't';
+    INSERT INTO sp_ref (rtype, id, param, target_type, target_id)
+    SELECT DISTINCT w.rtype, w.id, e ->> 'p', e ->> 'rt', e ->> 'ri'
+      FROM mahali_wb w, jsonb_array_elements(w.idx) e WHERE NOT w.noop AND e ->> 'k' = 'r';
+    INSERT INTO sp_date (rtype, id, param, lo, hi)
+    SELECT w.rtype, w.id, e ->> 'p', (e ->> 'lo')::timestamptz, (e ->> 'hi')::timestamptz
+      FROM mahali_wb w, jsonb_array_elements(w.idx) e WHERE NOT w.noop AND e ->> 'k' = 'd';
+    INSERT INTO sp_geo (rtype, id, param, geog, geom)
+    SELECT rtype, id, p, g::geography, g
+      FROM (SELECT w.rtype, w.id, e ->> 'p' AS p,
+                   CASE e ->> 'k'
+                   WHEN 'g' THEN ST_SetSRID(ST_MakePoint((e ->> 'lon')::float8,
+                                                         (e ->> 'lat')::float8), 4326)
+                   ELSE ST_SetSRID(ST_GeomFromGeoJSON(e ->> 'gj'), 4326) END AS g
+              FROM mahali_wb w, jsonb_array_elements(w.idx) e
+             WHERE NOT w.noop AND e ->> 'k' IN ('g', 'b')) x;
+
+    -- the closure: new leaves at once, under shared locks on their parents' chains
+    LOOP
+        SELECT coalesce(array_agg(DISTINCT k ORDER BY k), '{}') INTO chain FROM (
+            SELECT w.rtype || '/' || w.parent AS k FROM mahali_wb w WHERE w.new_leaf
+            UNION SELECT b.rtype || '/' || b.anc FROM mahali_wb w
+                    JOIN sp_below b ON b.rtype = w.rtype AND b.id = w.parent WHERE w.new_leaf) c;
+        EXIT WHEN chain <@ locked;
+        PERFORM pg_advisory_xact_lock_shared(hashtextextended(x, 52817))
+           FROM unnest(chain) x WHERE NOT x = ANY (locked) ORDER BY x;
+        locked := locked || chain;
+    END LOOP;
+    INSERT INTO sp_below (rtype, anc, id, depth)
+    SELECT w.rtype, w.parent, w.id, 1 FROM mahali_wb w WHERE w.new_leaf AND w.parent <> w.id
+    UNION ALL
+    SELECT w.rtype, b.anc, w.id, b.depth + 1 FROM mahali_wb w
+      JOIN sp_below b ON b.rtype = w.rtype AND b.id = w.parent
+     WHERE w.new_leaf AND b.anc <> w.id
+    ON CONFLICT DO NOTHING;
+    PERFORM mahali_hier_sync(w.rtype, w.id) FROM mahali_wb w
+     WHERE NOT w.noop AND NOT w.new_leaf AND w.rtype IN ('Location', 'Organization')
+       AND NOT (w.cur_version IS NULL AND w.parent IS NULL)
+     ORDER BY w.ord;
+
+    INSERT INTO audit_event (actor, action, rtype, id, version, remote_addr)
+    SELECT p_actor, 'update', rtype, id, coalesce(cur_version, 0) + 1, NULL
+      FROM mahali_wb WHERE NOT noop ORDER BY ord;
+
+    RETURN QUERY
+    SELECT w.ord, CASE WHEN w.noop THEN w.cur_version ELSE coalesce(w.cur_version, 0) + 1 END,
+           CASE WHEN w.noop THEN w.cur_instant ELSE inst END,
+           NOT w.noop AND (w.cur_version IS NULL OR w.cur_deleted), w.noop
+      FROM mahali_wb w ORDER BY w.ord;
+END;
+$$;
