@@ -255,24 +255,24 @@ imp_build_location(const json_t *stored, const imp_rec *rec, const imp_prov *pro
         }
     }
     if (rec->boundary) {
-        /* replaced where it stands: the registry may have added a boundary-source extension
-         * after it (a converted CRS), and moving it would make every re-import a new version */
-        json_t *exts = array_member(r, "extension"), *e, *att;
+        /* replaced where it stands: the registry may have put a boundary-source extension after
+         * it (a converted CRS), and moving it would make every re-import a new version */
+        static const char url[] =
+            "http://hl7.org/fhir/StructureDefinition/location-boundary-geojson";
+        json_t *exts = array_member(r, "extension"), *e;
         size_t i, at = json_array_size(exts);
         json_array_foreach (exts, i, e) {
-            const char *url = json_string_value(json_object_get(e, "url"));
-            if (url && strcmp(url, "http://hl7.org/fhir/StructureDefinition/"
-                                   "location-boundary-geojson") == 0) {
+            const char *u = json_string_value(json_object_get(e, "url"));
+            if (u && strcmp(u, url) == 0) {
                 at = i;
                 break;
             }
         }
-        drop_where(exts, "url", "http://hl7.org/fhir/StructureDefinition/location-boundary-geojson");
-        att = json_pack("{s:s,s:{s:s,s:s}}", "url",
-                        "http://hl7.org/fhir/StructureDefinition/location-boundary-geojson",
-                        "valueAttachment", "contentType", "application/geo+json", "data",
-                        rec->boundary);
-        json_array_insert_new(exts, at < json_array_size(exts) ? at : json_array_size(exts), att);
+        drop_where(exts, "url", url); /* at (the first) stays within the array */
+        json_array_insert_new(exts, at,
+                              json_pack("{s:s,s:{s:s,s:s}}", "url", url, "valueAttachment",
+                                        "contentType", "application/geo+json", "data",
+                                        rec->boundary));
     }
     if (!json_array_size(json_object_get(r, "extension")))
         json_object_del(r, "extension");

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -20,7 +21,10 @@ typedef struct col {
 } col;
 
 typedef struct idspec {
-    col c;
+    col c;       /* the column, or the first of cols */
+    col more[3]; /* further columns joined with sep ("osm_type", "osm_id" → "node/123") */
+    int nmore;
+    char *sep;
     char *system;
 } idspec;
 
@@ -47,6 +51,11 @@ struct imp_mapping {
     col admin[IMP_MAX_LEVELS];
     int nadmin;
     char *root;
+    char *top;                /* a constant first level ("Zambia") above the columns */
+    col parent;               /* the parent's identifier (a flattened hierarchy) */
+    char *parent_system;
+    col kind;                 /* which rows are jurisdictions */
+    json_t *kind_jurisdiction; /* values of kind meaning a jurisdiction */
     int crs;
     char *crs_text;
     json_t *unmapped; /* inferred: the columns left out */
@@ -439,12 +448,30 @@ imp_mapping_parse(const json_t *j, core_err *err)
     json_t *e;
     json_array_foreach (v, i, e) {
         idspec *id = &m->ids[m->nids++];
+        json_t *cols = json_object_get(e, "columns");
         snprintf(p, sizeof(p), "identifiers[%zu].column", i);
-        if (!json_is_object(e) || !json_is_string(json_object_get(e, "column"))) {
-            core_err_set_at(err, 400, CORE_ISSUE_REQUIRED, p, "%s is required", p);
+        if (json_is_object(e) && json_is_array(cols) && json_array_size(cols) >= 1 &&
+            json_array_size(cols) <= 4) {
+            /* several columns joined: {"columns": ["osm_type", "osm_id"], "separator": "/"} */
+            json_t *cv;
+            size_t ci;
+            json_array_foreach (cols, ci, cv) {
+                snprintf(p, sizeof(p), "identifiers[%zu].columns[%zu]", i, ci);
+                if (!json_is_string(cv)) {
+                    core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, p, "%s must be a string", p);
+                    goto fail;
+                }
+                parse_col(ci ? &id->more[id->nmore++] : &id->c, cv, p, err);
+            }
+            id->sep = core_strdup(json_is_string(json_object_get(e, "separator"))
+                                      ? json_string_value(json_object_get(e, "separator"))
+                                      : "/");
+        } else if (!json_is_object(e) || !json_is_string(json_object_get(e, "column"))) {
+            core_err_set_at(err, 400, CORE_ISSUE_REQUIRED, p, "%s (or columns) is required", p);
             goto fail;
+        } else {
+            parse_col(&id->c, json_object_get(e, "column"), p, err);
         }
-        parse_col(&id->c, json_object_get(e, "column"), p, err);
         snprintf(p, sizeof(p), "identifiers[%zu].system", i);
         if (!json_is_string(json_object_get(e, "system"))) {
             core_err_set_at(err, 400, CORE_ISSUE_REQUIRED, p,
@@ -567,6 +594,36 @@ imp_mapping_parse(const json_t *j, core_err *err)
             }
             m->root = core_strdup(r);
         }
+        if (want_string(json_object_get(v, "top"), "jurisdictions.top", err) < 0)
+            goto fail;
+        if (json_object_get(v, "top"))
+            m->top = core_strdup(json_string_value(json_object_get(v, "top")));
+    }
+    m->parent.index = m->kind.index = -1;
+    v = json_object_get(j, "parent");
+    if (v) {
+        if (!json_is_object(v) || !json_is_string(json_object_get(v, "column")) ||
+            !json_is_string(json_object_get(v, "system"))) {
+            core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, "parent",
+                            "parent is {\"column\": ..., \"system\": ...}: the column holds the "
+                            "parent's identifier in that system");
+            goto fail;
+        }
+        parse_col(&m->parent, json_object_get(v, "column"), "parent.column", err);
+        m->parent_system = core_strdup(json_string_value(json_object_get(v, "system")));
+    }
+    v = json_object_get(j, "kind");
+    if (v) {
+        json_t *vals = json_object_get(v, "jurisdiction");
+        if (!json_is_object(v) || !json_is_string(json_object_get(v, "column")) ||
+            !json_is_array(vals)) {
+            core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, "kind",
+                            "kind is {\"column\": ..., \"jurisdiction\": [values]}: rows with one "
+                            "of the values are jurisdictions, the others facilities");
+            goto fail;
+        }
+        parse_col(&m->kind, json_object_get(v, "column"), "kind.column", err);
+        m->kind_jurisdiction = json_incref(vals);
     }
     v = json_object_get(j, "crs");
     if (v) {
@@ -603,9 +660,18 @@ imp_mapping_json(const imp_mapping *m)
     if (m->name.name)
         json_object_set_new(o, "name", json_string(m->name.name));
     a = json_array();
-    for (int i = 0; i < m->nids; i++)
-        json_array_append_new(a, json_pack("{s:s,s:s}", "column", m->ids[i].c.name, "system",
-                                           m->ids[i].system));
+    for (int i = 0; i < m->nids; i++) {
+        if (m->ids[i].nmore) {
+            json_t *cols = json_pack("[s]", m->ids[i].c.name);
+            for (int k = 0; k < m->ids[i].nmore; k++)
+                json_array_append_new(cols, json_string(m->ids[i].more[k].name));
+            json_array_append_new(a, json_pack("{s:o,s:s,s:s}", "columns", cols, "separator",
+                                               m->ids[i].sep, "system", m->ids[i].system));
+        } else {
+            json_array_append_new(a, json_pack("{s:s,s:s}", "column", m->ids[i].c.name,
+                                               "system", m->ids[i].system));
+        }
+    }
     json_object_set_new(o, "identifiers", a);
     if (m->nkey) {
         a = json_array();
@@ -641,8 +707,16 @@ imp_mapping_json(const imp_mapping *m)
         json_t *jd = json_pack("{s:o}", "columns", a);
         if (m->root)
             json_object_set_new(jd, "root", json_sprintf("Location/%s", m->root));
+        if (m->top)
+            json_object_set_new(jd, "top", json_string(m->top));
         json_object_set_new(o, "jurisdictions", jd);
     }
+    if (m->parent.name)
+        json_object_set_new(o, "parent", json_pack("{s:s,s:s}", "column", m->parent.name,
+                                                   "system", m->parent_system));
+    if (m->kind.name)
+        json_object_set_new(o, "kind", json_pack("{s:s,s:O}", "column", m->kind.name,
+                                                 "jurisdiction", m->kind_jurisdiction));
     if (m->unmapped)
         json_object_set(o, "unmapped", m->unmapped);
     return o;
@@ -663,6 +737,9 @@ imp_mapping_free(imp_mapping *m)
     col_free(&m->name);
     for (int i = 0; i < m->nids; i++) {
         col_free(&m->ids[i].c);
+        for (int k = 0; k < m->ids[i].nmore; k++)
+            col_free(&m->ids[i].more[k]);
+        free(m->ids[i].sep);
         free(m->ids[i].system);
     }
     for (int i = 0; i < m->nkey; i++)
@@ -683,6 +760,11 @@ imp_mapping_free(imp_mapping *m)
     for (int i = 0; i < m->nadmin; i++)
         col_free(&m->admin[i]);
     free(m->root);
+    free(m->top);
+    col_free(&m->parent);
+    free(m->parent_system);
+    col_free(&m->kind);
+    json_decref(m->kind_jurisdiction);
     free(m->crs_text);
     json_decref(m->unmapped);
     free(m);
@@ -713,7 +795,12 @@ bind(col *c, char *const *header, int n, const char *what, core_err *err)
     char a[128], b[128];
     if (!c->name)
         return 0;
-    if (c->name[0] == '#') {
+    for (int i = 0; i < n; i++)
+        if (strcmp(header[i], c->name) == 0) {
+            c->index = i;
+            return 0;
+        }
+    if (c->name[0] == '#' && isdigit((unsigned char)c->name[1])) {
         char *end;
         long k = strtol(c->name + 1, &end, 10);
         if (*end || k < 1 || k > n)
@@ -750,7 +837,15 @@ imp_mapping_bind(imp_mapping *m, char *const *header, int n, core_err *err)
         snprintf(p, sizeof(p), "identifiers[%d].column", i);
         if (bind(&m->ids[i].c, header, n, p, err) < 0)
             return -1;
+        for (int k = 0; k < m->ids[i].nmore; k++) {
+            snprintf(p, sizeof(p), "identifiers[%d].columns[%d]", i, k + 1);
+            if (bind(&m->ids[i].more[k], header, n, p, err) < 0)
+                return -1;
+        }
     }
+    if (bind(&m->parent, header, n, "parent.column", err) < 0 ||
+        bind(&m->kind, header, n, "kind.column", err) < 0)
+        return -1;
     for (int i = 0; i < m->nkey; i++) {
         snprintf(p, sizeof(p), "key.columns[%d]", i);
         if (bind(&m->key[i], header, n, p, err) < 0)
@@ -974,8 +1069,12 @@ imp_mapping_row(imp_rec *r, imp_ctx *c, const imp_mapping *m, char *const *f, in
     r->name_column = m->name.name;
     for (int i = 0; i < m->nids; i++) {
         const char *v = imp_cell(a, field(f, n, &m->ids[i].c));
-        if (!v || strcmp(v, "None") == 0 || strcmp(v, "NULL") == 0 || strcmp(v, "null") == 0 ||
-            strcmp(v, "N/A") == 0) {
+        for (int k = 0; v && k < m->ids[i].nmore; k++) {
+            const char *w = imp_cell(a, field(f, n, &m->ids[i].more[k]));
+            v = w ? core_arena_sprintf(a, "%s%s%s", v, m->ids[i].sep, w) : NULL;
+        }
+        if (!v || !strcasecmp(v, "None") || !strcasecmp(v, "NULL") || !strcasecmp(v, "N/A") ||
+            !strcasecmp(v, "NA") || !strcmp(v, "-") || !strcmp(v, "?")) {
             if (v)
                 imp_issue(c, line, "warning", m->ids[i].c.name, v, "placeholder-identifier",
                           "identifier \"%s\" is a placeholder, not a code; ignored", v);
@@ -1024,7 +1123,26 @@ imp_mapping_row(imp_rec *r, imp_ctx *c, const imp_mapping *m, char *const *f, in
     r->status = m->status.name ? status_of(c, m, imp_cell(a, field(f, n, &m->status)), line)
                                : m->status_default;
     r->admin_root = m->root;
-    for (int i = 0; i < m->nadmin; i++) {
+    if (m->top) {
+        r->admin_column[r->nadmin] = "jurisdictions.top";
+        r->admin[r->nadmin++] = m->top;
+    }
+    if (m->kind.name) {
+        const char *k = imp_cell(a, field(f, n, &m->kind));
+        json_t *e;
+        size_t x;
+        json_array_foreach (m->kind_jurisdiction, x, e)
+            if (k && json_is_string(e) && strcmp(k, json_string_value(e)) == 0)
+                r->kind = IMP_REC_JURISDICTION;
+    }
+    if (m->parent.name) {
+        const char *pv = imp_cell(a, field(f, n, &m->parent));
+        if (pv) {
+            r->parent_system = m->parent_system;
+            r->parent_value = pv;
+        }
+    }
+    for (int i = 0; i < m->nadmin && r->nadmin < IMP_MAX_LEVELS; i++) {
         const char *v = imp_cell(a, field(f, n, &m->admin[i]));
         if (!v)
             break; /* a gap ends the chain: the facility goes under the last level given */

@@ -48,7 +48,9 @@ struct imp_ctx {
     char checksum[80];
     char source[80];
     const char *base;
-    long resume_line; /* records before this line were done by an earlier run */
+    long seq;         /* records handed over so far (the checkpoint counts these) */
+    long resume_seq;  /* the first resume_seq records were done by an earlier run */
+    int skipping;     /* the record being handed over is one of those */
     long read_errors;
     long file_bytes;
     long bytes_done;
@@ -116,6 +118,8 @@ imp_set_mapping(imp_ctx *c, imp_mapping *m)
 void
 imp_read_failed(imp_ctx *c)
 {
+    if (c->seq++ < c->resume_seq)
+        return;
     c->st.rows++;
     c->st.rejected++;
     c->read_errors++;
@@ -124,7 +128,8 @@ imp_read_failed(imp_ctx *c)
 void
 imp_reject_row(imp_ctx *c, long line)
 {
-    if (line < c->resume_line)
+    (void)line;
+    if (c->seq++ < c->resume_seq)
         return;
     c->st.rows++;
     c->st.rejected++;
@@ -163,7 +168,7 @@ imp_issue(imp_ctx *c,
     va_list ap;
     json_t *i;
 
-    if (line && line < c->resume_line)
+    if (c->skipping || (!c->writing && c->seq < c->resume_seq))
         return; /* the earlier run reported it; its issues are read back */
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -969,11 +974,13 @@ flush(imp_ctx *c, long next_line, core_err *err)
     } else {
         juris_commit(c);
     }
-    if (c->o->format == IMP_DHIS2 || c->o->format == IMP_CSD) {
-        /* later records name these as parents */
+    {
+        /* later records may name these as parents */
+        int all = c->o->format == IMP_DHIS2 || c->o->format == IMP_CSD;
         for (int i = 0; i < c->nrecs; i++) {
             imp_rec *r = &c->recs[i];
-            if (r->rejected || r->status_out <= 0)
+            if (r->rejected || r->status_out <= 0 || r->kind == IMP_REC_RESOURCE ||
+                (!all && r->kind != IMP_REC_JURISDICTION))
                 continue;
             for (int k = 0; k < r->nids; k++) {
                 char key[512];
@@ -1014,14 +1021,18 @@ static int emit(imp_ctx *c, imp_rec *r, core_err *err);
 int
 imp_emit(imp_ctx *c, imp_rec *r, core_err *err)
 {
-    return row_done(c, emit(c, r, err));
+    int rc = emit(c, r, err);
+    c->skipping = 0;
+    return row_done(c, rc);
 }
 
 static int
 emit(imp_ctx *c, imp_rec *r, core_err *err)
 {
     char key[512];
-    int skip = r->line < c->resume_line;
+    int skip = c->seq < c->resume_seq;
+    c->skipping = skip;
+    c->seq++;
 
     if (!skip)
         c->st.rows++;
@@ -1042,16 +1053,30 @@ emit(imp_ctx *c, imp_rec *r, core_err *err)
         ident_key(key, sizeof(key), r->ids[k].system, r->ids[k].value);
         if ((first = json_object_get(c->seen, key))) {
             long l1 = (long)json_integer_value(first);
-            imp_issue(c, r->line, "error", r->ids[k].column, r->ids[k].value,
-                      "duplicate-identifier",
-                      "identifier %s is also on line %ld; only the first row is imported",
-                      r->ids[k].value, l1);
+            /* the row's first identifier names the facility: a second row with it is
+             * rejected; a further identifier shared with another row is only dropped */
+            if (k == 0)
+                imp_issue(c, r->line, "error", r->ids[k].column, r->ids[k].value,
+                          "duplicate-identifier",
+                          "identifier %s is also on line %ld; only the first row is imported",
+                          r->ids[k].value, l1);
+            else
+                imp_issue(c, r->line, "warning", r->ids[k].column, r->ids[k].value,
+                          "duplicate-identifier",
+                          "identifier %s is also on line %ld; it is not given to this row",
+                          r->ids[k].value, l1);
             if (!skip && c->writing == 0) {
                 json_t *last = json_array_get(c->read_issues, json_array_size(c->read_issues) - 1);
                 if (last)
                     json_object_set_new(last, "other_line", json_integer(l1));
             }
-            r->rejected = 1;
+            if (k == 0) {
+                r->rejected = 1;
+            } else {
+                memmove(&r->ids[k], &r->ids[k + 1], (size_t)(r->nids - k - 1) * sizeof(r->ids[0]));
+                r->nids--;
+                k--;
+            }
         }
     }
     if (!r->rejected)
@@ -1083,7 +1108,7 @@ emit(imp_ctx *c, imp_rec *r, core_err *err)
     /* a parent in this very chunk must be written first */
     if (r->parent_system && r->parent_value) {
         ident_key(key, sizeof(key), r->parent_system, r->parent_value);
-        if (json_object_get(c->chunk_keys, key) && flush(c, r->line, err) < 0)
+        if (json_object_get(c->chunk_keys, key) && flush(c, c->seq - 1, err) < 0)
             return -1;
     }
     if (c->nrecs == c->cap) {
@@ -1124,7 +1149,7 @@ emit(imp_ctx *c, imp_rec *r, core_err *err)
     d->raw = r->raw ? json_incref(r->raw) : NULL;
     d->status_out = 0;
     if (c->nrecs >= (c->o->chunk > 0 ? c->o->chunk : CHUNK_DEFAULT))
-        return flush(c, r->line + 1, err);
+        return flush(c, c->seq, err);
     return 0;
 }
 
@@ -1183,11 +1208,13 @@ imp_emit_resource(imp_ctx *c, long line, reg_type t, json_t *res, core_err *err)
                                                           reg_type_name(t)),
                                        json_string_value(json_object_get(res, "id")), "id" };
     }
-    if (refers_to_chunk(c, res) && flush(c, line, err) < 0) {
+    if (refers_to_chunk(c, res) && flush(c, c->seq, err) < 0) {
         json_decref(res);
         return row_done(c, -1);
     }
-    int rc = row_done(c, emit(c, &r, err));
+    int rc = emit(c, &r, err);
+    c->skipping = 0;
+    rc = row_done(c, rc);
     json_decref(res);
     return rc;
 }
@@ -1519,7 +1546,7 @@ imp_run(imp_stats *out, core_db *db, const imp_options *o, core_err *err)
             goto done;
         if (o->resume && line > 0 && !finished) {
             json_t *old = NULL;
-            c.resume_line = line;
+            c.resume_seq = line;
             stats_load(&c.st, state);
             if (reg_checkpoint_issues(&old, db, c.source, err) < 0)
                 goto done;
@@ -1527,12 +1554,12 @@ imp_run(imp_stats *out, core_db *db, const imp_options *o, core_err *err)
             issues_keep(&c, old);
             json_decref(old);
             if (o->log)
-                fprintf(o->log, "mahali import: resuming after line %ld (%ld rows done)\n",
-                        line - 1, c.st.rows);
+                fprintf(o->log, "mahali import: resuming after record %ld (%ld rows done)\n",
+                        line, c.st.rows);
         } else {
             if (line > 0 && !finished && o->log)
                 fprintf(o->log,
-                        "mahali import: an earlier run of this import stopped before line %ld; "
+                        "mahali import: an earlier run of this import stopped after record %ld; "
                         "starting again (--resume continues where it stopped)\n",
                         line);
             json_t *zero = stats_json(&c.st), *none = json_array();
@@ -1568,7 +1595,7 @@ imp_run(imp_stats *out, core_db *db, const imp_options *o, core_err *err)
         break;
     }
     if (rc == 0)
-        rc = flush(&c, 1L << 40, err);
+        rc = flush(&c, c.seq, err);
     if (rc == 0 && o->deactivate_missing && o->format != IMP_FHIR && c.map) {
         json_t *systems = imp_mapping_systems(c.map);
         rc = deactivate_missing(&c, systems, err);

@@ -316,7 +316,7 @@ reg_checkpoint_get(long *line,
 {
     const char *params[1] = { source };
     PGresult *r = core_db_query(
-        db, "SELECT line, state::text, finished FROM import_checkpoint WHERE source = $1", 1,
+        db, "SELECT records, state::text, finished FROM import_checkpoint WHERE source = $1", 1,
         params, 0, err);
 
     *line = 0;
@@ -359,9 +359,9 @@ reg_checkpoint_put(core_db *db,
     }
     snprintf(ln, sizeof(ln), "%ld", line);
     r = core_db_query(db,
-                      "INSERT INTO import_checkpoint (source, file_name, line, state, finished) "
+                      "INSERT INTO import_checkpoint (source, file_name, records, state, finished) "
                       "VALUES ($1, $2, $3::bigint, $4::jsonb, $5::boolean) "
-                      "ON CONFLICT (source) DO UPDATE SET file_name = $2, line = $3::bigint, "
+                      "ON CONFLICT (source) DO UPDATE SET file_name = $2, records = $3::bigint, "
                       "state = $4::jsonb, finished = $5::boolean, updated_at = now()",
                       5, params, 1, err);
     if (r && start) {

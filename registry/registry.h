@@ -217,8 +217,8 @@ int reg_write_batch(reg_batch_item *items,
                     const reg_actor *who,
                     core_err *err);
 
-/** An import's checkpoint (sql/0007_import.sql): source is the import's key. *line: the line
- *  before which every record is done, 0 when there is none; *state: new reference to the
+/** An import's checkpoint (sql/0007_import.sql): source is the import's key. *line: how many
+ *  records of the file (in the order the import reads them) are done, 0 when none; *state: new reference to the
  *  counters saved with it (NULL when none); *finished: 1 when the import ran to the end.
  *  Returns 0, or -1 with err. */
 int reg_checkpoint_get(long *line,

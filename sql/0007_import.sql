@@ -26,7 +26,7 @@ $$;
 CREATE TABLE import_checkpoint (
     source     text        PRIMARY KEY,  -- the import's key: format, file checksum, mapping checksum
     file_name  text        NOT NULL,
-    line       bigint      NOT NULL,     -- every record that starts before this line is done
+    records    bigint      NOT NULL,     -- the first `records` records of the file are done
     state      jsonb       NOT NULL,     -- the counters so far
     updated_at timestamptz NOT NULL DEFAULT now(),
     finished   boolean     NOT NULL DEFAULT false
