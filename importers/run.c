@@ -30,6 +30,7 @@ struct imp_ctx {
     core_arena *arena;     /* the current chunk's strings */
     core_arena *row_arena; /* the reader's strings for the records being read */
     int rows_in_arena;
+    long chunks; /* committed */
     imp_rec *recs;
     int nrecs, cap;
     json_t *read_issues;  /* issues raised while reading the current chunk */
@@ -973,6 +974,11 @@ flush(imp_ctx *c, long next_line, core_err *err)
         juris_rollback(c);
     } else {
         juris_commit(c);
+        /* the tables grow under the import: fresh statistics each time they may have doubled
+         * (1, 2, 4, 8... chunks), so the plans keep using the indexes */
+        c->chunks++;
+        if ((c->chunks & (c->chunks - 1)) == 0 && reg_analyze(c->db, err) < 0)
+            goto fail;
     }
     {
         /* later records may name these as parents */

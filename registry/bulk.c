@@ -44,12 +44,14 @@ reg_find_by_identifiers(json_t **out, core_db *db, reg_type t, json_t *keys, cor
     if (!text)
         return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
     r = core_db_query(db,
+                      /* one index probe per key (a hash of every identifier of the type
+                       * would grow with the registry) */
                       "SELECT k.s || '|' || k.v, r.content::text "
                       "FROM (SELECT DISTINCT e ->> 0 AS s, e ->> 1 AS v "
                       "      FROM jsonb_array_elements($2::jsonb) e) k "
-                      "JOIN sp_token t ON t.rtype = $1 AND t.param = 'identifier' "
-                      " AND t.code = k.v AND t.system = k.s "
-                      "JOIN resource r ON r.rtype = t.rtype AND r.id = t.id AND NOT r.deleted",
+                      "CROSS JOIN LATERAL (SELECT t.id FROM sp_token t WHERE t.rtype = $1 "
+                      "  AND t.param = 'identifier' AND t.code = k.v AND t.system = k.s OFFSET 0) t "
+                      "JOIN resource r ON r.rtype = $1 AND r.id = t.id AND NOT r.deleted",
                       2, params, 1, err);
     free(text);
     if (!r)
@@ -256,7 +258,23 @@ reg_write_batch(reg_batch_item *items,
             json_object_del(meta, "versionId");
             json_object_del(meta, "lastUpdated");
         }
-        json_t *idx = reg_index_build(res, (int)items[i].type);
+        json_t *idx = reg_index_build(res, (int)items[i].type), *e;
+        const char *parent = NULL;
+        size_t k;
+        /* the partof parent (of the same type): the closure is kept from it */
+        json_array_foreach (idx, k, e) {
+            const char *p = json_string_value(json_object_get(e, "p"));
+            const char *kind = json_string_value(json_object_get(e, "k"));
+            const char *rt = json_string_value(json_object_get(e, "rt"));
+            const char *ri = json_string_value(json_object_get(e, "ri"));
+            if (p && kind && rt && ri && !strcmp(p, "partof") && !strcmp(kind, "r") &&
+                !strcmp(rt, reg_type_name(items[i].type)) && reg_id_valid(ri) &&
+                (!parent || strcmp(ri, parent) < 0))
+                parent = ri;
+        }
+        char pj[80] = "";
+        if (parent)
+            snprintf(pj, sizeof(pj), ",\"p\":\"%s\"", parent);
         text = core_json_dump(res, NULL);
         index = core_json_dump(idx, NULL);
         json_decref(idx);
@@ -266,15 +284,16 @@ reg_write_batch(reg_batch_item *items,
             free(buf);
             return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
         }
-        size_t need = strlen(text) + strlen(index) + strlen(items[i].id) + 64;
+        size_t need = strlen(text) + strlen(index) + strlen(items[i].id) + strlen(pj) + 64;
         if (len + need + 2 > cap) {
             cap = (len + need + 2) * 2;
             if (!(buf = realloc(buf, cap)))
                 abort();
         }
-        len += (size_t)snprintf(buf + len, cap - len, "%s{\"t\":\"%s\",\"i\":\"%s\",\"c\":%s,\"x\":%s}",
+        len += (size_t)snprintf(buf + len, cap - len,
+                                "%s{\"t\":\"%s\",\"i\":\"%s\",\"c\":%s,\"x\":%s%s}",
                                 i ? "," : "[", reg_type_name(items[i].type), items[i].id, text,
-                                index);
+                                index, pj);
         free(text);
         free(index);
     }
@@ -304,6 +323,14 @@ reg_write_batch(reg_batch_item *items,
     }
     PQclear(r);
     return 0;
+}
+
+int
+reg_analyze(core_db *db, core_err *err)
+{
+    /* the narrow tables whose lookups go wrong on empty-table estimates; the wide ones
+     * (resource, history) cost seconds to sample and are found by primary key anyway */
+    return core_db_run(db, "ANALYZE sp_below, sp_token, sp_ref", err);
 }
 
 int

@@ -217,6 +217,11 @@ int reg_write_batch(reg_batch_item *items,
                     const reg_actor *who,
                     core_err *err);
 
+/** Refresh the planner's statistics of the store and its index tables (ANALYZE), outside a
+ *  transaction: a bulk load that grows them tenfold would otherwise run on plans made for the
+ *  empty tables. Returns 0, or -1 with err. */
+int reg_analyze(core_db *db, core_err *err);
+
 /** An import's checkpoint (sql/0007_import.sql): source is the import's key. *line: how many
  *  records of the file (in the order the import reads them) are done, 0 when none; *state: new reference to the
  *  counters saved with it (NULL when none); *finished: 1 when the import ran to the end.

@@ -44,7 +44,8 @@ CREATE TABLE import_issue (
 -- Many writes in one statement (imports, registry/bulk.c): each item exactly as
 -- mahali_write(rtype, id, 'update', content, NULL, actor, NULL, index) would write it: a new
 -- version unless the content is unchanged, history, index rows, the partof closure, audit.
--- p_items: [{"t": rtype, "i": id, "c": content, "x": index}], ids unique within the batch.
+-- p_items: [{"t": rtype, "i": id, "c": content, "x": index, "p": the id its partof reference
+-- names (of the same type), or absent}], ids unique within the batch.
 -- Rows are locked in key order. New Locations and Organizations whose parent is not in the
 -- batch get their closure rows in one statement (under the same advisory locks as
 -- mahali_hier_sync takes); every other partof change goes through mahali_hier_sync.
@@ -60,6 +61,8 @@ DECLARE
                           'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
     chain text[];
     locked text[] := '{}';
+    t text;
+    ids text[];
 BEGIN
     inst := to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
     IF to_regclass('pg_temp.mahali_wb') IS NULL THEN
@@ -67,6 +70,8 @@ BEGIN
             ord integer, rtype text, id text, content jsonb, idx jsonb, cur_version integer,
             cur_deleted boolean, cur_instant text, noop boolean, parent text, new_leaf boolean
         ) ON COMMIT DELETE ROWS;
+        -- staged once, read back once: not worth compressing
+        ALTER TABLE mahali_wb ALTER content SET STORAGE EXTERNAL;
     END IF;
     DELETE FROM mahali_wb;
 
@@ -78,15 +83,18 @@ BEGIN
                            noop, parent, new_leaf)
     WITH a AS MATERIALIZED (
         SELECT q.o::integer AS o, q.e ->> 't' AS t, q.e ->> 'i' AS i, q.e -> 'c' AS c,
-               q.e -> 'x' AS x
+               q.e -> 'x' AS x, q.e ->> 'p' AS p
           FROM jsonb_array_elements(p_items) WITH ORDINALITY q(e, o)),
     b AS (
         SELECT a.*, r.version, r.deleted, r.last_updated,
                coalesce(NOT r.deleted AND mahali_strip_meta(r.content)::text
                                           = mahali_strip_meta(a.c)::text, false) AS noop,
-               (SELECT min(y ->> 'ri') FROM jsonb_array_elements(a.x) y
-                 WHERE y ->> 'k' = 'r' AND y ->> 'p' = 'partof' AND y ->> 'rt' = a.t) AS parent
-          FROM a LEFT JOIN resource r ON r.rtype = a.t AND r.id = a.i)
+               a.p AS parent
+          FROM a LEFT JOIN LATERAL (
+               -- one index probe per item (OFFSET 0 keeps the planner from turning this into a
+               -- hash join over the whole table, planned once when the table was small)
+               SELECT r.version, r.deleted, r.last_updated, r.content FROM resource r
+                WHERE r.rtype = a.t AND r.id = a.i OFFSET 0) r ON true)
     SELECT b.o, b.t, b.i,
            CASE WHEN b.noop THEN b.c
                 ELSE jsonb_set(b.c, '{meta}',
@@ -115,16 +123,14 @@ BEGIN
       FROM mahali_wb WHERE NOT noop ORDER BY ord;
 
     -- the index rows, replaced (mahali_index_rows for many resources at once)
-    DELETE FROM sp_string s USING mahali_wb w
-     WHERE NOT w.noop AND w.cur_version IS NOT NULL AND s.rtype = w.rtype AND s.id = w.id;
-    DELETE FROM sp_token s USING mahali_wb w
-     WHERE NOT w.noop AND w.cur_version IS NOT NULL AND s.rtype = w.rtype AND s.id = w.id;
-    DELETE FROM sp_ref s USING mahali_wb w
-     WHERE NOT w.noop AND w.cur_version IS NOT NULL AND s.rtype = w.rtype AND s.id = w.id;
-    DELETE FROM sp_date s USING mahali_wb w
-     WHERE NOT w.noop AND w.cur_version IS NOT NULL AND s.rtype = w.rtype AND s.id = w.id;
-    DELETE FROM sp_geo s USING mahali_wb w
-     WHERE NOT w.noop AND w.cur_version IS NOT NULL AND s.rtype = w.rtype AND s.id = w.id;
+    FOR t, ids IN SELECT w.rtype, array_agg(w.id) FROM mahali_wb w
+                   WHERE NOT w.noop AND w.cur_version IS NOT NULL GROUP BY w.rtype LOOP
+        DELETE FROM sp_string WHERE rtype = t AND id = ANY (ids);
+        DELETE FROM sp_token WHERE rtype = t AND id = ANY (ids);
+        DELETE FROM sp_ref WHERE rtype = t AND id = ANY (ids);
+        DELETE FROM sp_date WHERE rtype = t AND id = ANY (ids);
+        DELETE FROM sp_geo WHERE rtype = t AND id = ANY (ids);
+    END LOOP;
     INSERT INTO sp_string (rtype, id, param, norm, value)
     SELECT w.rtype, w.id, e ->> 'p', mahali_norm(e ->> 'v'), e ->> 'v'
       FROM mahali_wb w, jsonb_array_elements(w.idx) e WHERE NOT w.noop AND e ->> 'k' = 's';
@@ -151,8 +157,11 @@ BEGIN
     LOOP
         SELECT coalesce(array_agg(DISTINCT k ORDER BY k), '{}') INTO chain FROM (
             SELECT w.rtype || '/' || w.parent AS k FROM mahali_wb w WHERE w.new_leaf
-            UNION SELECT b.rtype || '/' || b.anc FROM mahali_wb w
-                    JOIN sp_below b ON b.rtype = w.rtype AND b.id = w.parent WHERE w.new_leaf) c;
+            UNION SELECT w.rtype || '/' || b.anc FROM mahali_wb w
+                    CROSS JOIN LATERAL (SELECT b.anc FROM sp_below b
+                                         WHERE b.rtype = w.rtype AND b.id = w.parent
+                                         OFFSET 0) b
+                    WHERE w.new_leaf) c;
         EXIT WHEN chain <@ locked;
         PERFORM pg_advisory_xact_lock_shared(hashtextextended(x, 52817))
            FROM unnest(chain) x WHERE NOT x = ANY (locked) ORDER BY x;
@@ -162,7 +171,8 @@ BEGIN
     SELECT w.rtype, w.parent, w.id, 1 FROM mahali_wb w WHERE w.new_leaf AND w.parent <> w.id
     UNION ALL
     SELECT w.rtype, b.anc, w.id, b.depth + 1 FROM mahali_wb w
-      JOIN sp_below b ON b.rtype = w.rtype AND b.id = w.parent
+     CROSS JOIN LATERAL (SELECT b.anc, b.depth FROM sp_below b
+                          WHERE b.rtype = w.rtype AND b.id = w.parent OFFSET 0) b
      WHERE w.new_leaf AND b.anc <> w.id
     ON CONFLICT DO NOTHING;
     PERFORM mahali_hier_sync(w.rtype, w.id) FROM mahali_wb w
