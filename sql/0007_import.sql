@@ -87,8 +87,9 @@ BEGIN
           FROM jsonb_array_elements(p_items) WITH ORDINALITY q(e, o)),
     b AS (
         SELECT a.*, r.version, r.deleted, r.last_updated,
-               coalesce(NOT r.deleted AND mahali_strip_meta(r.content)::text
-                                          = mahali_strip_meta(a.c)::text, false) AS noop,
+               CASE WHEN r.version IS NULL OR r.deleted THEN false
+                    ELSE mahali_strip_meta(r.content)::text = mahali_strip_meta(a.c)::text
+                    END AS noop,
                a.p AS parent
           FROM a LEFT JOIN LATERAL (
                -- one index probe per item (OFFSET 0 keeps the planner from turning this into a

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# bench/run import: `mahali import csv` of the WHO/KEMRI list of public health facilities in
+# sub-Saharan Africa (98,745 rows, ../shared/data/facilities/, see importers/mappings/
+# who-kemri-ssa-2019.json) against PostgreSQL's own COPY of the same file into a plain table of
+# text columns, in the same run, in the same private cluster. The import does everything a
+# real one does: CSV decoding, mapping, coordinate checks, jurisdictions from the admin columns,
+# validation of every resource, versioning, history, audit, search and spatial index rows and
+# the partof closure; COPY does none of it, so the ratio is the price of all that.
+#
+# Prints
+#   import.who: rows=… seconds=… rows_per_s=… ratio_vs_copy=…
+#   import.who.rerun: … (the same file again: every row unchanged, no new version)
+#   import.copy: rows=… seconds=…
+# and, on an official run, rewrites the import block of docs/PERFORMANCE.md.
+# Knobs: BENCH_IMPORT_FILE (another CSV; then give BENCH_IMPORT_MAPPING too; docs left alone),
+# BENCH_KEEP=1 keeps the work folder.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+say() { printf '== %s\n' "$*" >&2; }
+die() {
+    printf 'bench: %s\n' "$*" >&2
+    exit 1
+}
+
+file=${BENCH_IMPORT_FILE:-$root/../shared/data/facilities/who_kemri_ssa_public_health_facilities_2019.csv.gz}
+mapping=${BENCH_IMPORT_MAPPING:-$root/importers/mappings/who-kemri-ssa-2019.json}
+official=1
+[[ -z ${BENCH_IMPORT_FILE:-} ]] || official=0
+[[ -f $file ]] || die "the import bench needs $file (the project's shared test data, which a user's clone does not have); set BENCH_IMPORT_FILE and BENCH_IMPORT_MAPPING to use another list"
+command -v psql >/dev/null 2>&1 || die "psql is missing (Debian package postgresql-client-15)"
+command -v node >/dev/null 2>&1 || die "node is missing (Debian package nodejs)"
+
+say "building mahali (Release, build/)"
+"$root/scripts/bootstrap.sh" "$root/build" Release >/dev/null
+[[ -x $root/build/mahali ]] || die "build/mahali was not built"
+
+work=$(mktemp -d /tmp/mahali-bench.XXXXXX)
+chmod 755 "$work"
+data=$work/data
+cp "$root/build/mahali" "$work/mahali"
+mahali=$work/mahali
+cluster_started=0
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if ((cluster_started)); then
+        "$mahali" db stop --data "$data" >/dev/null 2>&1 || echo "bench: could not stop the cluster in $data" >&2
+    fi
+    if [[ -n ${BENCH_KEEP:-} ]]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start_time=$(date +%s)
+loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${loadavg_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 4) }'; then
+    echo "bench: warning: the machine is busy (load average $loadavg_start on $(nproc) cores); figures will be low" >&2
+fi
+say "private cluster in $data"
+# the same settings for both sides (a bench, not a production cluster)
+export MAHALI_PG_OPTIONS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=1GB -c max_connections=100"
+cluster_started=1
+"$mahali" db start --data "$data" >"$work/db-start.log" 2>&1 || {
+    cat "$work/db-start.log" >&2
+    die "the cluster did not start"
+}
+url=$("$mahali" db url --data "$data" | tail -n 1)
+"$mahali" migrate --database "$url" >"$work/migrate.log" 2>&1 || {
+    cat "$work/migrate.log" >&2
+    die "migrations failed"
+}
+
+now() { date +%s.%N; }
+
+# ---- COPY: the file into a plain table of text columns (the header decides the columns) -----
+decompress() { case $file in *.gz) gzip -dc -- "$file" ;; *) cat -- "$file" ;; esac; }
+cols=$({ decompress || true; } | head -n 1 | sed 's/^\xEF\xBB\xBF//' | node -e '
+  const h = require("fs").readFileSync(0, "utf8").trim();
+  const names = []; let cur = "", q = false;
+  for (const ch of h) { if (ch === "\"") q = !q; else if (ch === "," && !q) { names.push(cur); cur = ""; } else cur += ch; }
+  names.push(cur);
+  console.log(names.map((_, i) => `c${i + 1} text`).join(", "));')
+copy_best=
+for run in 1 2 3; do
+    psql -X -q -v ON_ERROR_STOP=1 "$url" -c "DROP TABLE IF EXISTS bench_copy" -c "CREATE TABLE bench_copy ($cols)"
+    t0=$(now)
+    decompress | psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy bench_copy FROM STDIN (FORMAT csv, HEADER true)"
+    t1=$(now)
+    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    if [[ -z $copy_best ]] || awk -v a="$s" -v b="$copy_best" 'BEGIN { exit !(a < b) }'; then copy_best=$s; fi
+done
+copy_rows=$(psql -X -At "$url" -c "SELECT count(*) FROM bench_copy")
+psql -X -q "$url" -c "DROP TABLE bench_copy"
+echo "import.copy: rows=$copy_rows seconds=$copy_best (best of 3, decompression included as for the import)"
+
+# ---- the import, then the same file again ------------------------------------------------------
+run_import() { # name: prints the line, leaves $work/<name>.json
+    local t0 t1 s rows rps
+    t0=$(now)
+    "$mahali" import csv "$file" --mapping "$mapping" --database "$url" --quiet \
+        --report "$work/$1.json" >"$work/$1.out" 2>"$work/$1.err" || {
+        local rc=$?
+        ((rc == 1)) || { cat "$work/$1.err" >&2; die "the import failed (exit $rc)"; }
+    }
+    t1=$(now)
+    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    rows=$(node -p "JSON.parse(require('fs').readFileSync('$work/$1.json','utf8')).rows")
+    rps=$(awk -v r="$rows" -v s="$s" 'BEGIN { printf "%.0f", r / s }')
+    counts=$(node -p "const r = JSON.parse(require('fs').readFileSync('$work/$1.json','utf8')); \`created=\${r.created} updated=\${r.updated} unchanged=\${r.unchanged} rejected=\${r.rejected}\`")
+    echo "import.$2: rows=$rows seconds=$s rows_per_s=$rps ratio_vs_copy=$(awk -v a="$s" -v b="$copy_best" 'BEGIN { printf "%.1f", a / b }') $counts"
+}
+say "mahali import csv $(basename "$file") (first import into an empty registry)"
+line1=$(run_import first who)
+echo "$line1"
+say "the same file again (every row unchanged)"
+line2=$(run_import rerun who.rerun)
+echo "$line2"
+res_count=$(psql -X -At "$url" -c "SELECT count(*) FROM resource")
+hist_count=$(psql -X -At "$url" -c "SELECT count(*) FROM resource_history")
+echo "import.store: resources=$res_count versions=$hist_count"
+elapsed=$(($(date +%s) - start_time))
+say "done in ${elapsed}s"
+
+if ((official)); then
+    node bench/import/report.mjs --doc "$root/docs/PERFORMANCE.md" --copy "$copy_best" --copy-rows "$copy_rows" \
+        --first "$line1" --rerun "$line2" --resources "$res_count" --versions "$hist_count" \
+        --elapsed "$elapsed" --loadavg-start "$loadavg_start" \
+        --postgres "$(psql -X -At "$url" -c 'SHOW server_version')"
+    say "results written to docs/PERFORMANCE.md"
+else
+    say "a trial run (BENCH_IMPORT_FILE set): docs/PERFORMANCE.md left as it is"
+fi
