@@ -23,7 +23,7 @@ typedef struct opts {
     const char *role;
     const char *name;
     const char *base_url;
-    const char *mapping, *report, *encoding, *delimiter, *crs, *chunk, *actor;
+    const char *mapping, *report, *encoding, *delimiter, *crs, *chunk, *actor, *server, *token;
     int demo;
     int help;
     int dry_run, deactivate_missing, resume, fix_swapped, quiet;
@@ -49,10 +49,15 @@ usage(FILE *f)
           "                      manage the embedded PostgreSQL cluster\n"
           "  import FORMAT FILE [--mapping FILE] [--report FILE] [--dry-run] [--resume]\n"
           "         [--deactivate-missing] [--encoding ENC] [--delimiter C] [--crs EPSG:N]\n"
-          "         [--fix-swapped] [--chunk N] [--quiet] [--data DIR | --database URL]\n"
+          "         [--fix-swapped] [--chunk N] [--actor NAME] [--quiet]\n"
+          "         [--data DIR | --database URL | --server URL --token TOKEN]\n"
           "                      import a list: FORMAT csv, geojson, dhis2, fhir or csd\n"
           "                      (docs/IMPORT.md); exit 0 all imported, 1 rows rejected,\n"
           "                      2 the file or the database could not be used\n"
+          "  export FORMAT [--jurisdiction Location/ID] [--type CODE|SYSTEM|CODE]\n"
+          "         [--status active|inactive|suspended] [--data DIR | --database URL] > FILE\n"
+          "                      write the master facility list to stdout: FORMAT csv,\n"
+          "                      geojson, ndjson (FHIR) or dhis2 (docs/EXPORT.md)\n"
           "  search-sql TYPE 'QUERY' [--data DIR | --database URL]\n"
           "                      run a search and print the SQL it ran (for benchmarks)\n"
           "\n"
@@ -104,11 +109,11 @@ parse_opts(opts *o, int argc, char **argv, int first)
         if (strcmp(a, "--dry-run") == 0 || strcmp(a, "--deactivate-missing") == 0 ||
             strcmp(a, "--resume") == 0 || strcmp(a, "--fix-swapped") == 0 ||
             strcmp(a, "--quiet") == 0) {
-            *(a[2] == 'd' && a[3] == 'r'   ? &o->dry_run
-              : a[2] == 'd'                ? &o->deactivate_missing
-              : a[2] == 'r'                ? &o->resume
-              : a[2] == 'f'                ? &o->fix_swapped
-                                           : &o->quiet) = 1;
+            *(a[2] == 'd' && a[3] == 'r' ? &o->dry_run
+              : a[2] == 'd'              ? &o->deactivate_missing
+              : a[2] == 'r'              ? &o->resume
+              : a[2] == 'f'              ? &o->fix_swapped
+                                         : &o->quiet) = 1;
             continue;
         }
         if (strcmp(a, "--listen") == 0)
@@ -137,6 +142,10 @@ parse_opts(opts *o, int argc, char **argv, int first)
             target = &o->chunk;
         else if (strcmp(a, "--actor") == 0)
             target = &o->actor;
+        else if (strcmp(a, "--server") == 0)
+            target = &o->server;
+        else if (strcmp(a, "--token") == 0)
+            target = &o->token;
         if (!target || i + 1 >= argc) {
             fprintf(stderr, "mahali: %s \"%s\" (see mahali --help)\n",
                     target ? "missing value for" : "unknown option", a);
@@ -410,14 +419,25 @@ cmd_import(const char *format, const char *file, const opts *o)
         fprintf(stderr, "mahali: --chunk is a number of rows from 1 to 20000\n");
         return 2;
     }
-    if (open_database(&cl, &conninfo, o, 0, &err) < 0) {
-        die(&err);
-        return 2;
+    if (o->server) {
+        /* the server runs it (POST [base]/$import): same options, same report */
+        const char *token = o->token ? o->token : getenv("MAHALI_TOKEN");
+        if (!token || !*token) {
+            fprintf(stderr, "mahali: --server needs --token TOKEN (an admin token) or "
+                            "$MAHALI_TOKEN\n");
+            return 2;
+        }
+        rc = web_import_remote(&st, o->server, token, &io, &err);
+    } else {
+        if (open_database(&cl, &conninfo, o, 0, &err) < 0) {
+            die(&err);
+            return 2;
+        }
+        db = core_db_create(conninfo, "mahali-import");
+        rc = core_migrate(db, &err) < 0 ? -1 : imp_run(&st, db, &io, &err);
+        core_db_free(db);
+        core_cluster_stop(&cl);
     }
-    db = core_db_create(conninfo, "mahali-import");
-    rc = core_migrate(db, &err) < 0 ? -1 : imp_run(&st, db, &io, &err);
-    core_db_free(db);
-    core_cluster_stop(&cl);
     if (rc < 0) {
         fprintf(stderr, "mahali import: %s%s%s\n", err.expr[0] ? err.expr : "",
                 err.expr[0] ? ": " : "", err.msg);
@@ -434,6 +454,80 @@ cmd_import(const char *format, const char *file, const opts *o)
         fprintf(stderr, "mahali import: %ld facilities not in the file set inactive\n",
                 st.deactivated);
     return st.rejected ? 1 : 0;
+}
+
+/* export: its filter options are its own; the others go through parse_opts. */
+static int
+export_write(const char *buf, size_t len, void *payload)
+{
+    return fwrite(buf, 1, len, payload) == len ? 0 : -1;
+}
+
+static int
+cmd_export(const char *format, int argc, char **argv)
+{
+    core_err err = CORE_ERR_INIT;
+    core_cluster cl;
+    const char *conninfo;
+    core_db *db;
+    reg_export_filter f = REG_EXPORT_FILTER_INIT;
+    char **rest = calloc((size_t)argc + 1, sizeof(char *));
+    int fmt = imp_export_format_find(format), n = 0, rc;
+    opts o;
+
+    if (!rest)
+        abort();
+    if (fmt < 0) {
+        fprintf(stderr, "mahali: unknown export format \"%s\" (csv, geojson, ndjson, dhis2)\n",
+                format);
+        free(rest);
+        return 2;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char **target = strcmp(argv[i], "--jurisdiction") == 0 ? &f.jurisdiction
+                              : strcmp(argv[i], "--type") == 0       ? &f.type
+                              : strcmp(argv[i], "--status") == 0     ? &f.status
+                                                                     : NULL;
+        if (i >= 3 && target) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "mahali: missing value for \"%s\" (see mahali --help)\n", argv[i]);
+                free(rest);
+                return 2;
+            }
+            *target = argv[++i];
+        } else {
+            rest[n++] = argv[i];
+        }
+    }
+    if (f.jurisdiction && strncmp(f.jurisdiction, "Location/", 9) == 0)
+        f.jurisdiction += 9;
+    rc = parse_opts(&o, n, rest, 3);
+    free(rest);
+    if (rc < 0)
+        return 2;
+    if (o.help) {
+        usage(stdout);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN); /* a closed pipe fails the write: the cluster is still stopped */
+    if (open_database(&cl, &conninfo, &o, 0, &err) < 0)
+        return die(&err);
+    db = core_db_create(conninfo, "mahali-export");
+    rc = core_migrate(db, &err) < 0
+             ? -1
+             : imp_export(db, (imp_export_format)fmt, &f, export_write, stdout, &err);
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = core_err_set(&err, 500, CORE_ISSUE_EXCEPTION, "the output could not be written");
+    core_db_free(db);
+    core_cluster_stop(&cl);
+    if (rc < 0) {
+        rc = err.status == 400 ? 2 : 1;
+        fprintf(stderr, "mahali export: %s%s%s\n", err.expr[0] ? err.expr : "",
+                err.expr[0] ? ": " : "", err.msg);
+        core_err_clear(&err);
+        return rc;
+    }
+    return 0;
 }
 
 static int
@@ -540,6 +634,13 @@ main(int argc, char **argv)
         if (parse_opts(&o, argc, argv, 4) < 0)
             return 2;
         return cmd_import(argv[2], argv[3], &o);
+    }
+    if (strcmp(cmd, "export") == 0) {
+        if (argc < 3 || argv[2][0] == '-') {
+            fprintf(stderr, "usage: mahali export FORMAT [options] > FILE (see mahali --help)\n");
+            return 2;
+        }
+        return cmd_export(argv[2], argc, argv);
     }
     if (strcmp(cmd, "search-sql") == 0) {
         if (argc < 4 || argv[2][0] == '-') {

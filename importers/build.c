@@ -90,11 +90,11 @@ imp__provenance(json_t *r, const imp_prov *p)
     }
     exts = array_member(meta, "extension");
     drop_where(exts, "url", REG_IMPORT_PROVENANCE_URL);
-    json_array_append_new(
-        exts, json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s},{s:s,s:o}]}", "url",
-                        REG_IMPORT_PROVENANCE_URL, "extension", "url", "file", "valueString",
-                        p->file, "url", "checksum", "valueString", p->checksum, "url", "line",
-                        "valueInteger", core_json_integer(p->line)));
+    json_array_append_new(exts, json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s},{s:s,s:o}]}", "url",
+                                          REG_IMPORT_PROVENANCE_URL, "extension", "url", "file",
+                                          "valueString", p->file, "url", "checksum", "valueString",
+                                          p->checksum, "url", "line", "valueInteger",
+                                          core_json_integer(p->line)));
 }
 
 /* meta: the provenance extension (replaced) and the import flag tag (replaced or removed). */
@@ -132,8 +132,8 @@ identifiers_set(json_t *r, const imp_rec *rec)
         if (found)
             json_object_set_new(found, "value", json_string(rec->ids[k].value));
         else
-            json_array_append_new(ids, json_pack("{s:s,s:s}", "system", rec->ids[k].system,
-                                                 "value", rec->ids[k].value));
+            json_array_append_new(ids, json_pack("{s:s,s:s}", "system", rec->ids[k].system, "value",
+                                                 rec->ids[k].value));
     }
     if (!json_array_size(ids))
         json_object_del(r, "identifier");
@@ -142,8 +142,7 @@ identifiers_set(json_t *r, const imp_rec *rec)
 /* A CodeableConcept in array `member` with a coding of system: replaced by (system, code,
  * display), or added; code NULL only makes sure nothing is replaced. */
 static void
-coding_set(json_t *r, const char *member, const char *system, const char *code,
-           const char *display)
+coding_set(json_t *r, const char *member, const char *system, const char *code, const char *display)
 {
     json_t *arr = array_member(r, member), *cc, *found = NULL;
     size_t i;
@@ -179,8 +178,8 @@ static void
 ref_set(json_t *r, const char *member, const char *type, const char *id)
 {
     if (id && *id)
-        json_object_set_new(r, member, json_pack("{s:o}", "reference",
-                                                 json_sprintf("%s/%s", type, id)));
+        json_object_set_new(r, member,
+                            json_pack("{s:o}", "reference", json_sprintf("%s/%s", type, id)));
 }
 
 static const char *
@@ -198,7 +197,9 @@ flag_display(const char *flag)
 }
 
 json_t *
-imp_build_location(const json_t *stored, const imp_rec *rec, const imp_prov *prov,
+imp_build_location(const json_t *stored,
+                   const imp_rec *rec,
+                   const imp_prov *prov,
                    const char *parent_loc)
 {
     int fac = rec->kind == IMP_REC_FACILITY;
@@ -228,8 +229,8 @@ imp_build_location(const json_t *stored, const imp_rec *rec, const imp_prov *pro
         json_object_set_new(
             r, "physicalType",
             json_pack("{s:[{s:s,s:s,s:s}]}", "coding", "system",
-                      "http://terminology.hl7.org/CodeSystem/location-physical-type", "code",
-                      "jdn", "display", "Jurisdiction"));
+                      "http://terminology.hl7.org/CodeSystem/location-physical-type", "code", "jdn",
+                      "display", "Jurisdiction"));
     if (rec->has_pos) {
         double lat = rec->lat, lon = rec->lon;
         if (rec->flag && strcmp(rec->flag, "swapped-fixed") == 0) {
@@ -249,9 +250,9 @@ imp_build_location(const json_t *stored, const imp_rec *rec, const imp_prov *pro
                           core_json_real(lon), "url", "y", "valueDecimal", core_json_real(lat)));
             json_object_set_new(r, "position", pos);
         } else {
-            json_object_set_new(r, "position", json_pack("{s:o,s:o}", "longitude",
-                                                         core_json_real(lon), "latitude",
-                                                         core_json_real(lat)));
+            json_object_set_new(r, "position",
+                                json_pack("{s:o,s:o}", "longitude", core_json_real(lon), "latitude",
+                                          core_json_real(lat)));
         }
     }
     if (rec->boundary) {
@@ -283,7 +284,9 @@ imp_build_location(const json_t *stored, const imp_rec *rec, const imp_prov *pro
 }
 
 json_t *
-imp_build_organization(const json_t *stored, const imp_rec *rec, const imp_prov *prov,
+imp_build_organization(const json_t *stored,
+                       const imp_rec *rec,
+                       const imp_prov *prov,
                        const char *parent_org)
 {
     int fac = rec->kind == IMP_REC_FACILITY;

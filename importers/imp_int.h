@@ -13,14 +13,14 @@
 
 #define IMP_MCSD_TYPES \
     "https://profiles.ihe.net/ITI/mCSD/CodeSystem/IHE.mCSD.Organization.Location.Types"
-#define IMP_FLAG_SYSTEM   "https://profiles.mahali.health/fhir/CodeSystem/import-flag"
-#define IMP_JURIS_PATH    "https://profiles.mahali.health/fhir/NamingSystem/jurisdiction-path"
-#define IMP_TYPE_LOCAL    "https://profiles.mahali.health/fhir/CodeSystem/facility-type-local"
-#define IMP_OWNER_LOCAL   "https://profiles.mahali.health/fhir/CodeSystem/facility-ownership-local"
-#define IMP_ROW_KEY       "https://profiles.mahali.health/fhir/NamingSystem/row-key"
-#define IMP_DHIS2_UID     "https://dhis2.org/orgunit-uid"
-#define IMP_DHIS2_CODE    "https://dhis2.org/orgunit-code"
-#define IMP_CSD_ENTITY    "urn:ihe:iti:csd:2013:entityID"
+#define IMP_FLAG_SYSTEM "https://profiles.mahali.health/fhir/CodeSystem/import-flag"
+#define IMP_JURIS_PATH  "https://profiles.mahali.health/fhir/NamingSystem/jurisdiction-path"
+#define IMP_TYPE_LOCAL  "https://profiles.mahali.health/fhir/CodeSystem/facility-type-local"
+#define IMP_OWNER_LOCAL "https://profiles.mahali.health/fhir/CodeSystem/facility-ownership-local"
+#define IMP_ROW_KEY     "https://profiles.mahali.health/fhir/NamingSystem/row-key"
+#define IMP_DHIS2_UID   "https://dhis2.org/orgunit-uid"
+#define IMP_DHIS2_CODE  "https://dhis2.org/orgunit-code"
+#define IMP_CSD_ENTITY  "urn:ihe:iti:csd:2013:entityID"
 
 typedef enum imp_kind { IMP_REC_FACILITY, IMP_REC_JURISDICTION, IMP_REC_RESOURCE } imp_kind;
 
@@ -38,7 +38,7 @@ typedef struct imp_rec {
     const char *name_column;
     imp_ident ids[IMP_MAX_IDS]; /* the first is the key reported for duplicates */
     int nids;
-    int has_pos;   /* 1: lat/lon (or x/y in crs) hold a point to store */
+    int has_pos; /* 1: lat/lon (or x/y in crs) hold a point to store */
     double lat, lon;
     const char *pos_text;   /* the coordinates as written, for the report */
     const char *pos_column; /* the column(s) they came from */
@@ -46,15 +46,19 @@ typedef struct imp_rec {
     const char *flag;       /* import-flag code when the coordinates were rejected, or NULL */
     const char *type_system, *type_code, *type_display;
     const char *owner_system, *owner_code, *owner_display;
-    const char *status; /* "active", "inactive", "suspended" */
+    const char *status;                /* "active", "inactive", "suspended" */
     const char *admin[IMP_MAX_LEVELS]; /* jurisdiction names, top first */
     int nadmin;
     const char *admin_column[IMP_MAX_LEVELS];
-    const char *admin_root; /* the Location the first level is partOf, or NULL */
+    const char *admin_root;                   /* the Location the first level is partOf, or NULL */
     const char *parent_system, *parent_value; /* the parent by identifier (DHIS2, CSD) */
-    const char *boundary; /* a GeoJSON geometry (jurisdictions), or NULL */
-    int rejected;         /* an issue already rejects it */
-    json_t *raw;          /* IMP_REC_RESOURCE: the resource as given (owned by the engine) */
+    const char *given_id;     /* the registry's Location id the row names (mapping "id"), or NULL:
+                                 that live facility is the one the row updates */
+    const char *given_parent; /* the registry's Location id of its parent (mapping
+                                 "parent_id"), or NULL: used when that is no jurisdiction */
+    const char *boundary;     /* a GeoJSON geometry (jurisdictions), or NULL */
+    int rejected;             /* an issue already rejects it */
+    json_t *raw;              /* IMP_REC_RESOURCE: the resource as given (owned by the engine) */
     reg_type raw_type;
     /* set by the engine */
     char loc_id[65], org_id[65];
@@ -120,7 +124,8 @@ int imp_mapping_bind(imp_mapping *m, char *const *header, int n, core_err *err);
 imp_mapping *imp_mapping_for(imp_ctx *c, char *const *header, int n, core_err *err);
 /** One data row → a record (issues reported on c). Returns 1 if a record was made, 0 if not
  *  (skipped), -1 with err. */
-int imp_mapping_row(imp_rec *out, imp_ctx *c, const imp_mapping *m, char *const *f, int n, long line);
+int
+imp_mapping_row(imp_rec *out, imp_ctx *c, const imp_mapping *m, char *const *f, int n, long line);
 /** The identifier systems of the mapping (new array): what --deactivate-missing scopes to. */
 json_t *imp_mapping_systems(const imp_mapping *m);
 /** CRS of the mapping (0: WGS84). */
@@ -140,7 +145,8 @@ void imp_rec_position(imp_ctx *c,
                       int lon_first,
                       const char *column);
 
-/* ---- resources (importers/build.c) ------------------------------------------------------------ */
+/* ---- resources (importers/build.c) ------------------------------------------------------------
+ */
 
 /* Where a version came from (the import-provenance extension). */
 typedef struct imp_prov {
@@ -152,12 +158,16 @@ typedef struct imp_prov {
 /** The Location of rec laid over stored (borrowed, or NULL for a new one): rec->loc_id,
  *  rec->org_id set. parent_loc: the Location it is partOf, or NULL. New reference, NULL on
  *  out of memory. */
-json_t *imp_build_location(const json_t *stored, const imp_rec *rec, const imp_prov *prov,
+json_t *imp_build_location(const json_t *stored,
+                           const imp_rec *rec,
+                           const imp_prov *prov,
                            const char *parent_loc);
 /** Set r's import-provenance meta extension (replacing an earlier one). */
 void imp__provenance(json_t *r, const imp_prov *p);
 /** The Organization of rec laid over stored; parent_org: the Organization it is partOf. */
-json_t *imp_build_organization(const json_t *stored, const imp_rec *rec, const imp_prov *prov,
+json_t *imp_build_organization(const json_t *stored,
+                               const imp_rec *rec,
+                               const imp_prov *prov,
                                const char *parent_org);
 
 /* ---- sources ------------------------------------------------------------------------------- */

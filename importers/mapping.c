@@ -26,12 +26,16 @@ typedef struct idspec {
     int nmore;
     char *sep;
     char *system;
+    char *prefix; /* {"column_prefix": p}: every column named p<system> (c and system unset) */
+    int derived;  /* made from a prefix by imp_mapping_bind */
 } idspec;
 
 typedef struct coded {
     col c;
     char *system;
     json_t *values; /* raw value → "code" or {"code", "display"}; NULL: the raw value is the code */
+    col system_col;  /* the code's system, when the file holds it (empty cell: system) */
+    col display_col; /* the display, when the file holds it (empty cell: none) */
 } coded;
 
 struct imp_mapping {
@@ -50,18 +54,23 @@ struct imp_mapping {
     char *status_default;
     col admin[IMP_MAX_LEVELS];
     int nadmin;
+    char *admin_prefix; /* jurisdictions.column_prefix: the levels are the columns named so */
+    col id;             /* the registry's Location id (a `mahali export csv` file) */
+    col parent_id;      /* the registry's id of the parent Location (idem) */
+    int unquote; /* unquote_formulas: "'=x" → "=x" (cells a spreadsheet-safe export wrote) */
     char *root;
-    char *top;                /* a constant first level ("Zambia") above the columns */
-    col parent;               /* the parent's identifier (a flattened hierarchy) */
+    char *top;  /* a constant first level ("Zambia") above the columns */
+    col parent; /* the parent's identifier (a flattened hierarchy) */
     char *parent_system;
-    col kind;                 /* which rows are jurisdictions */
+    col kind;                  /* which rows are jurisdictions */
     json_t *kind_jurisdiction; /* values of kind meaning a jurisdiction */
     int crs;
     char *crs_text;
     json_t *unmapped; /* inferred: the columns left out */
 };
 
-/* ---- small text helpers ----------------------------------------------------------------------- */
+/* ---- small text helpers -----------------------------------------------------------------------
+ */
 
 const char *
 imp_cell(core_arena *a, const char *s)
@@ -170,7 +179,8 @@ field(char *const *f, int n, const col *c)
     return c->name && c->index >= 0 && c->index < n ? f[c->index] : NULL;
 }
 
-/* ---- inference -------------------------------------------------------------------------------- */
+/* ---- inference --------------------------------------------------------------------------------
+ */
 
 static int
 in_list(const char *h, const char *const *list)
@@ -181,32 +191,52 @@ in_list(const char *h, const char *const *list)
     return 0;
 }
 
-static const char *const NAME_H[] = { "name", "facilityname", "facityname", "healthfacility",
-                                      "healthfacilityname", "hfname", "sitename", "facility",
-                                      "nom", "nome", "nomdelaformationsanitaire", "unitname",
-                                      "orgunitname", "primaryname", "officialname", NULL };
+static const char *const NAME_H[] = { "name",
+                                      "facilityname",
+                                      "facityname",
+                                      "healthfacility",
+                                      "healthfacilityname",
+                                      "hfname",
+                                      "sitename",
+                                      "facility",
+                                      "nom",
+                                      "nome",
+                                      "nomdelaformationsanitaire",
+                                      "unitname",
+                                      "orgunitname",
+                                      "primaryname",
+                                      "officialname",
+                                      NULL };
 /* identifier columns, the strongest first */
-static const char *const ID_H[] = { "mflcode", "code", "facilitycode", "hmiscode", "hfcode",
-                                    "facilityid", "id", "uid", "dhis2uid", "dhis2id",
-                                    "orgunitid", "osmid", "extref", "externalid", "entityid",
-                                    "registrationnumber", "smartcareguid", "elmisid", "ihrisid",
-                                    "uuid", "idgeo", "siteid", "sitecode", NULL };
-static const char *const LAT_H[] = { "lat", "latitude", "y", "gpslat", "gpslatitude",
-                                     "latitudey", "ycoord", "ycoordinate", "latdd", "latdec", NULL };
-static const char *const LON_H[] = { "lon", "long", "lng", "longitude", "x", "gpslon", "gpslong",
-                                     "gpslongitude", "longitudex", "xcoord", "xcoordinate",
-                                     "londd", "londec", NULL };
-static const char *const COMBINED_H[] = { "location", "coordinates", "coords", "latlon",
-                                          "latlong", "latitudelongitude", "gps",
-                                          "gpscoordinates", "geolocation", "position", NULL };
+static const char *const ID_H[] = {
+    "mflcode",       "code",       "facilitycode", "hmiscode",
+    "hfcode",        "facilityid", "id",           "uid",
+    "dhis2uid",      "dhis2id",    "orgunitid",    "osmid",
+    "extref",        "externalid", "entityid",     "registrationnumber",
+    "smartcareguid", "elmisid",    "ihrisid",      "uuid",
+    "idgeo",         "siteid",     "sitecode",     NULL
+};
+static const char *const LAT_H[] = { "lat",         "latitude",  "y",      "gpslat",
+                                     "gpslatitude", "latitudey", "ycoord", "ycoordinate",
+                                     "latdd",       "latdec",    NULL };
+static const char *const LON_H[] = { "lon",        "long",   "lng",         "longitude",
+                                     "x",          "gpslon", "gpslong",     "gpslongitude",
+                                     "longitudex", "xcoord", "xcoordinate", "londd",
+                                     "londec",     NULL };
+static const char *const COMBINED_H[] = {
+    "location", "coordinates",    "coords",      "latlon",   "latlong", "latitudelongitude",
+    "gps",      "gpscoordinates", "geolocation", "position", NULL
+};
 static const char *const LONFIRST_H[] = { "lonlat", "longlat", "longitudelatitude", NULL };
-static const char *const TYPE_H[] = { "facilitytype", "type", "ftype", "typeoffacility",
+static const char *const TYPE_H[] = { "facilitytype",     "type",     "ftype",   "typeoffacility",
                                       "facilitycategory", "category", "amenity", NULL };
-static const char *const OWNER_H[] = { "ownership", "owner", "ownertype", "operatortype",
-                                       "managingauthority", "authority", "managedby", "operator",
-                                       NULL };
-static const char *const STATUS_H[] = { "status", "operationstatus", "operationalstatus",
-                                        "functionalstatus", "deleted", "closed", NULL };
+static const char *const OWNER_H[] = {
+    "ownership", "owner",    "ownertype", "operatortype", "managingauthority", "authority",
+    "managedby", "operator", NULL
+};
+static const char *const STATUS_H[] = {
+    "status", "operationstatus", "operationalstatus", "functionalstatus", "deleted", "closed", NULL
+};
 
 /* Administrative levels and their rank (0 country ... 4 ward). */
 static int
@@ -215,16 +245,16 @@ admin_rank(const char *h)
     static const struct {
         const char *h;
         int rank;
-    } L[] = { { "country", 0 },      { "admin0", 0 },      { "adm0", 0 },
-              { "region", 1 },       { "province", 1 },    { "state", 1 },
-              { "admin1", 1 },       { "adm1", 1 },        { "level1", 1 },
-              { "district", 2 },     { "county", 2 },      { "admin2", 2 },
-              { "adm2", 2 },         { "zone", 2 },        { "level2", 2 },
-              { "subdistrict", 3 },  { "subcounty", 3 },   { "constituency", 3 },
-              { "lga", 3 },          { "payam", 3 },       { "chiefdom", 3 },
-              { "admin3", 3 },       { "adm3", 3 },        { "level3", 3 },
-              { "ward", 4 },         { "sector", 4 },      { "admin4", 4 },
-              { "adm4", 4 },         { "level4", 4 },      { NULL, 0 } };
+    } L[] = { { "country", 0 },     { "admin0", 0 },    { "adm0", 0 },
+              { "region", 1 },      { "province", 1 },  { "state", 1 },
+              { "admin1", 1 },      { "adm1", 1 },      { "level1", 1 },
+              { "district", 2 },    { "county", 2 },    { "admin2", 2 },
+              { "adm2", 2 },        { "zone", 2 },      { "level2", 2 },
+              { "subdistrict", 3 }, { "subcounty", 3 }, { "constituency", 3 },
+              { "lga", 3 },         { "payam", 3 },     { "chiefdom", 3 },
+              { "admin3", 3 },      { "adm3", 3 },      { "level3", 3 },
+              { "ward", 4 },        { "sector", 4 },    { "admin4", 4 },
+              { "adm4", 4 },        { "level4", 4 },    { NULL, 0 } };
     for (int i = 0; L[i].h; i++)
         if (strcmp(h, L[i].h) == 0)
             return L[i].rank;
@@ -346,7 +376,8 @@ imp_mapping_infer(char *const *header, int n, const char *file_base)
     return m;
 }
 
-/* ---- parse / print ------------------------------------------------------------------------------ */
+/* ---- parse / print ------------------------------------------------------------------------------
+ */
 
 static int
 want_string(const json_t *j, const char *path, core_err *err)
@@ -391,24 +422,36 @@ parse_coded(coded *cd, const json_t *j, const char *path, const char *dflt_syste
     snprintf(p, sizeof(p), "%s.system", path);
     if (want_string(json_object_get(j, "system"), p, err) < 0)
         return -1;
-    cd->system = core_strdup(json_object_get(j, "system")
-                                 ? json_string_value(json_object_get(j, "system"))
-                                 : dflt_system);
-    cd->values = json_object_get(j, "values");
-    if (cd->values) {
-        const char *k;
-        json_t *v;
-        snprintf(p, sizeof(p), "%s.values", path);
-        if (!json_is_object(cd->values))
-            return core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, p, "%s must be an object", p);
-        json_object_foreach (cd->values, k, v)
-            if (!json_is_string(v) &&
-                !(json_is_object(v) && json_is_string(json_object_get(v, "code"))))
-                return core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, p,
-                                       "%s.\"%.40s\" must be a code or {\"code\", \"display\"}", p,
-                                       k);
-        json_incref(cd->values);
+    cd->system =
+        core_strdup(json_object_get(j, "system") ? json_string_value(json_object_get(j, "system"))
+                                                 : dflt_system);
+    {
+        /* kept (with a reference) only once checked: imp_mapping_free releases it */
+        json_t *values = json_object_get(j, "values");
+        if (values) {
+            const char *k;
+            json_t *v;
+            snprintf(p, sizeof(p), "%s.values", path);
+            if (!json_is_object(values))
+                return core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, p, "%s must be an object",
+                                       p);
+            json_object_foreach (values, k, v)
+                if (!json_is_string(v) &&
+                    !(json_is_object(v) && json_is_string(json_object_get(v, "code"))))
+                    return core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, p,
+                                           "%s.\"%.40s\" must be a code or {\"code\", "
+                                           "\"display\"}",
+                                           p, k);
+            cd->values = json_incref(values);
+        }
     }
+    /* a file that holds the system and display beside the code (a `mahali export csv`) */
+    snprintf(p, sizeof(p), "%s.system_column", path);
+    if (parse_col(&cd->system_col, json_object_get(j, "system_column"), p, err) < 0)
+        return -1;
+    snprintf(p, sizeof(p), "%s.display_column", path);
+    if (parse_col(&cd->display_col, json_object_get(j, "display_column"), p, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -449,6 +492,17 @@ imp_mapping_parse(const json_t *j, core_err *err)
     json_array_foreach (v, i, e) {
         idspec *id = &m->ids[m->nids++];
         json_t *cols = json_object_get(e, "columns");
+        if (json_is_object(e) && json_object_get(e, "column_prefix")) {
+            /* {"column_prefix": "identifier:"}: a column "identifier:<system>" per system */
+            json_t *pv = json_object_get(e, "column_prefix");
+            snprintf(p, sizeof(p), "identifiers[%zu].column_prefix", i);
+            if (!json_is_string(pv) || !json_string_length(pv)) {
+                core_err_set_at(err, 400, CORE_ISSUE_VALUE, p, "%s must be a non-empty string", p);
+                goto fail;
+            }
+            id->prefix = core_strdup(json_string_value(pv));
+            continue;
+        }
         snprintf(p, sizeof(p), "identifiers[%zu].column", i);
         if (json_is_object(e) && json_is_array(cols) && json_array_size(cols) >= 1 &&
             json_array_size(cols) <= 4) {
@@ -499,7 +553,19 @@ imp_mapping_parse(const json_t *j, core_err *err)
                             ? core_strdup(json_string_value(json_object_get(v, "system")))
                             : core_sprintf("%s:%s", IMP_ROW_KEY, m->source);
     }
-    if (!m->nids && !m->nkey) {
+    /* "id": the registry's own Location id, as `mahali export csv` writes it; a row that
+     * names a live facility by it updates that facility */
+    if (parse_col(&m->id, json_object_get(j, "id"), "id", err) < 0 ||
+        parse_col(&m->parent_id, json_object_get(j, "parent_id"), "parent_id", err) < 0)
+        goto fail;
+    v = json_object_get(j, "unquote_formulas");
+    if (v && !json_is_boolean(v)) {
+        core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, "unquote_formulas",
+                        "unquote_formulas must be true or false");
+        goto fail;
+    }
+    m->unquote = json_is_true(v);
+    if (!m->nids && !m->nkey && !m->id.name) {
         core_err_set_at(err, 400, CORE_ISSUE_REQUIRED, "identifiers",
                         "the mapping needs identifiers or a key: re-imports find facilities by "
                         "them");
@@ -531,8 +597,8 @@ imp_mapping_parse(const json_t *j, core_err *err)
         m->lon_first = order && strcmp(order, "lon,lat") == 0;
     }
     if (parse_coded(&m->type, json_object_get(j, "type"), "type", IMP_TYPE_LOCAL, err) < 0 ||
-        parse_coded(&m->owner, json_object_get(j, "ownership"), "ownership", IMP_OWNER_LOCAL,
-                    err) < 0)
+        parse_coded(&m->owner, json_object_get(j, "ownership"), "ownership", IMP_OWNER_LOCAL, err) <
+            0)
         goto fail;
     v = json_object_get(j, "status");
     m->status_default = core_strdup("active");
@@ -547,7 +613,8 @@ imp_mapping_parse(const json_t *j, core_err *err)
             m->status_values = json_object_get(v, "values");
             json_object_foreach (m->status_values, k, x) {
                 const char *s = json_string_value(x);
-                if (!s || (strcmp(s, "active") && strcmp(s, "inactive") && strcmp(s, "suspended"))) {
+                if (!s ||
+                    (strcmp(s, "active") && strcmp(s, "inactive") && strcmp(s, "suspended"))) {
                     core_err_set_at(err, 400, CORE_ISSUE_VALUE, "status.values",
                                     "status.values.\"%.40s\" must be active, inactive or "
                                     "suspended",
@@ -568,8 +635,17 @@ imp_mapping_parse(const json_t *j, core_err *err)
     }
     v = json_object_get(j, "jurisdictions");
     if (v) {
-        json_t *cols = json_object_get(v, "columns");
-        if (!json_is_array(cols) || json_array_size(cols) > IMP_MAX_LEVELS) {
+        json_t *cols = json_object_get(v, "columns"), *pre = json_object_get(v, "column_prefix");
+        if (pre) {
+            /* {"column_prefix": "level_"}: the columns named so, in the header's order */
+            if (!json_is_string(pre) || !json_string_length(pre) || cols) {
+                core_err_set_at(err, 400, CORE_ISSUE_VALUE, "jurisdictions.column_prefix",
+                                "jurisdictions.column_prefix must be a non-empty string, given "
+                                "instead of columns");
+                goto fail;
+            }
+            m->admin_prefix = core_strdup(json_string_value(pre));
+        } else if (!json_is_array(cols) || json_array_size(cols) > IMP_MAX_LEVELS) {
             core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, "jurisdictions.columns",
                             "jurisdictions.columns must be an array of at most %d columns, top "
                             "level first",
@@ -627,7 +703,8 @@ imp_mapping_parse(const json_t *j, core_err *err)
     }
     v = json_object_get(j, "crs");
     if (v) {
-        if (want_string(v, "crs", err) < 0 || geo_crs_parse(json_string_value(v), &m->crs, err) < 0) {
+        if (want_string(v, "crs", err) < 0 ||
+            geo_crs_parse(json_string_value(v), &m->crs, err) < 0) {
             core_strlcpy(err->expr, "crs", sizeof(err->expr));
             goto fail;
         }
@@ -649,6 +726,10 @@ coded_json(const coded *cd)
     json_object_set_new(o, "system", json_string(cd->system));
     if (cd->values)
         json_object_set(o, "values", cd->values);
+    if (cd->system_col.name)
+        json_object_set_new(o, "system_column", json_string(cd->system_col.name));
+    if (cd->display_col.name)
+        json_object_set_new(o, "display_column", json_string(cd->display_col.name));
     return o;
 }
 
@@ -659,17 +740,27 @@ imp_mapping_json(const imp_mapping *m)
     json_object_set_new(o, "source", json_string(m->source));
     if (m->name.name)
         json_object_set_new(o, "name", json_string(m->name.name));
+    if (m->id.name)
+        json_object_set_new(o, "id", json_string(m->id.name));
+    if (m->parent_id.name)
+        json_object_set_new(o, "parent_id", json_string(m->parent_id.name));
+    if (m->unquote)
+        json_object_set_new(o, "unquote_formulas", json_true());
     a = json_array();
     for (int i = 0; i < m->nids; i++) {
-        if (m->ids[i].nmore) {
+        if (m->ids[i].derived)
+            continue;
+        if (m->ids[i].prefix) {
+            json_array_append_new(a, json_pack("{s:s}", "column_prefix", m->ids[i].prefix));
+        } else if (m->ids[i].nmore) {
             json_t *cols = json_pack("[s]", m->ids[i].c.name);
             for (int k = 0; k < m->ids[i].nmore; k++)
                 json_array_append_new(cols, json_string(m->ids[i].more[k].name));
             json_array_append_new(a, json_pack("{s:o,s:s,s:s}", "columns", cols, "separator",
                                                m->ids[i].sep, "system", m->ids[i].system));
         } else {
-            json_array_append_new(a, json_pack("{s:s,s:s}", "column", m->ids[i].c.name,
-                                               "system", m->ids[i].system));
+            json_array_append_new(
+                a, json_pack("{s:s,s:s}", "column", m->ids[i].c.name, "system", m->ids[i].system));
         }
     }
     json_object_set_new(o, "identifiers", a);
@@ -677,8 +768,8 @@ imp_mapping_json(const imp_mapping *m)
         a = json_array();
         for (int i = 0; i < m->nkey; i++)
             json_array_append_new(a, json_string(m->key[i].name));
-        json_object_set_new(o, "key", json_pack("{s:o,s:s}", "columns", a, "system",
-                                                m->key_system));
+        json_object_set_new(o, "key",
+                            json_pack("{s:o,s:s}", "columns", a, "system", m->key_system));
     }
     if (m->lat.name) {
         json_object_set_new(o, "latitude", json_string(m->lat.name));
@@ -700,11 +791,14 @@ imp_mapping_json(const imp_mapping *m)
             json_object_set(s, "values", m->status_values);
         json_object_set_new(o, "status", s);
     }
-    if (m->nadmin) {
+    if (m->nadmin || m->admin_prefix) {
         a = json_array();
         for (int i = 0; i < m->nadmin; i++)
             json_array_append_new(a, json_string(m->admin[i].name));
-        json_t *jd = json_pack("{s:o}", "columns", a);
+        json_t *jd = m->admin_prefix ? json_pack("{s:s}", "column_prefix", m->admin_prefix)
+                                     : json_pack("{s:o}", "columns", a);
+        if (m->admin_prefix)
+            json_decref(a);
         if (m->root)
             json_object_set_new(jd, "root", json_sprintf("Location/%s", m->root));
         if (m->top)
@@ -712,11 +806,13 @@ imp_mapping_json(const imp_mapping *m)
         json_object_set_new(o, "jurisdictions", jd);
     }
     if (m->parent.name)
-        json_object_set_new(o, "parent", json_pack("{s:s,s:s}", "column", m->parent.name,
-                                                   "system", m->parent_system));
+        json_object_set_new(
+            o, "parent",
+            json_pack("{s:s,s:s}", "column", m->parent.name, "system", m->parent_system));
     if (m->kind.name)
-        json_object_set_new(o, "kind", json_pack("{s:s,s:O}", "column", m->kind.name,
-                                                 "jurisdiction", m->kind_jurisdiction));
+        json_object_set_new(
+            o, "kind",
+            json_pack("{s:s,s:O}", "column", m->kind.name, "jurisdiction", m->kind_jurisdiction));
     if (m->unmapped)
         json_object_set(o, "unmapped", m->unmapped);
     return o;
@@ -741,10 +837,18 @@ imp_mapping_free(imp_mapping *m)
             col_free(&m->ids[i].more[k]);
         free(m->ids[i].sep);
         free(m->ids[i].system);
+        free(m->ids[i].prefix);
     }
     for (int i = 0; i < m->nkey; i++)
         col_free(&m->key[i]);
     free(m->key_system);
+    col_free(&m->id);
+    col_free(&m->parent_id);
+    free(m->admin_prefix);
+    col_free(&m->type.system_col);
+    col_free(&m->type.display_col);
+    col_free(&m->owner.system_col);
+    col_free(&m->owner.display_col);
     col_free(&m->lat);
     col_free(&m->lon);
     col_free(&m->combined);
@@ -775,7 +879,8 @@ imp_mapping_systems(const imp_mapping *m)
 {
     json_t *a = json_array();
     for (int i = 0; i < m->nids; i++)
-        json_array_append_new(a, json_string(m->ids[i].system));
+        if (m->ids[i].system)
+            json_array_append_new(a, json_string(m->ids[i].system));
     if (m->key_system)
         json_array_append_new(a, json_string(m->key_system));
     return a;
@@ -787,7 +892,8 @@ imp_mapping_crs(const imp_mapping *m)
     return m->crs;
 }
 
-/* ---- binding and rows --------------------------------------------------------------------------- */
+/* ---- binding and rows ---------------------------------------------------------------------------
+ */
 
 static int
 bind(col *c, char *const *header, int n, const char *what, core_err *err)
@@ -805,8 +911,8 @@ bind(col *c, char *const *header, int n, const char *what, core_err *err)
         long k = strtol(c->name + 1, &end, 10);
         if (*end || k < 1 || k > n)
             return core_err_set_at(err, 400, CORE_ISSUE_VALUE, what,
-                                   "%s: column %s does not exist (the header has %d columns)",
-                                   what, c->name, n);
+                                   "%s: column %s does not exist (the header has %d columns)", what,
+                                   c->name, n);
         c->index = (int)k - 1;
         return 0;
     }
@@ -827,11 +933,71 @@ bind(col *c, char *const *header, int n, const char *what, core_err *err)
                            "%s: the header has no column \"%.60s\"", what, c->name);
 }
 
+/* The columns named by a prefix (identifiers[].column_prefix, jurisdictions.column_prefix),
+ * made again at each bind: an identifier per column "<prefix><system>", and the levels, in
+ * the header's order. */
+static int
+expand_prefixes(imp_mapping *m, char *const *header, int n, core_err *err)
+{
+    int k = 0, nspec;
+    for (int i = 0; i < m->nids; i++) {
+        if (m->ids[i].derived) {
+            col_free(&m->ids[i].c);
+            free(m->ids[i].system);
+            continue;
+        }
+        m->ids[k++] = m->ids[i];
+    }
+    m->nids = nspec = k;
+    for (int i = 0; i < nspec; i++) {
+        const char *pre = m->ids[i].prefix;
+        size_t len = pre ? strlen(pre) : 0;
+        for (int h = 0; pre && h < n; h++) {
+            idspec *id;
+            if (strncmp(header[h], pre, len) != 0 || !header[h][len])
+                continue;
+            if (m->nids == IMP_MAX_IDS)
+                return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "identifiers",
+                                       "more than %d identifier columns (named \"%.40s...\"); "
+                                       "remove some from the file",
+                                       IMP_MAX_IDS, pre);
+            id = &m->ids[m->nids++];
+            memset(id, 0, sizeof(*id));
+            col_set(&id->c, header[h]);
+            id->system = core_strdup(header[h] + len);
+            id->derived = 1;
+        }
+    }
+    if (m->admin_prefix) {
+        size_t len = strlen(m->admin_prefix);
+        for (int i = 0; i < m->nadmin; i++)
+            col_free(&m->admin[i]);
+        memset(m->admin, 0, sizeof(m->admin));
+        m->nadmin = 0;
+        for (int h = 0; h < n; h++) {
+            if (strncmp(header[h], m->admin_prefix, len) != 0 || !header[h][len])
+                continue;
+            if (m->nadmin == IMP_MAX_LEVELS)
+                return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "jurisdictions.column_prefix",
+                                       "more than %d level columns (named \"%.40s...\")",
+                                       IMP_MAX_LEVELS, m->admin_prefix);
+            col_set(&m->admin[m->nadmin++], header[h]);
+        }
+    }
+    return 0;
+}
+
 int
 imp_mapping_bind(imp_mapping *m, char *const *header, int n, core_err *err)
 {
     char p[48];
-    if (bind(&m->name, header, n, "name", err) < 0)
+    if (expand_prefixes(m, header, n, err) < 0 || bind(&m->name, header, n, "name", err) < 0 ||
+        bind(&m->id, header, n, "id", err) < 0 ||
+        bind(&m->parent_id, header, n, "parent_id", err) < 0 ||
+        bind(&m->type.system_col, header, n, "type.system_column", err) < 0 ||
+        bind(&m->type.display_col, header, n, "type.display_column", err) < 0 ||
+        bind(&m->owner.system_col, header, n, "ownership.system_column", err) < 0 ||
+        bind(&m->owner.display_col, header, n, "ownership.display_column", err) < 0)
         return -1;
     for (int i = 0; i < m->nids; i++) {
         snprintf(p, sizeof(p), "identifiers[%d].column", i);
@@ -955,8 +1121,7 @@ imp_rec_position(imp_ctx *c,
         /* out of range, a pole, or the same number twice (99, 99 / -1, -1): a placeholder */
         r->flag = "invalid-coordinates";
         imp_issue(c, r->line, "warning", column, r->pos_text, "invalid-coordinates",
-                  "coordinates \"%s\" are %s; the facility is kept without a position",
-                  r->pos_text,
+                  "coordinates \"%s\" are %s; the facility is kept without a position", r->pos_text,
                   x == y ? "the same number twice, a placeholder"
                          : "outside latitude -90..90 / longitude -180..180");
         return;
@@ -968,7 +1133,11 @@ imp_rec_position(imp_ctx *c,
 
 /* A coded value through its value map: code and display (the raw text when not mapped). */
 static void
-code_of(imp_ctx *c, const coded *cd, const char *raw, long line, const char **code,
+code_of(imp_ctx *c,
+        const coded *cd,
+        const char *raw,
+        long line,
+        const char **code,
         const char **display)
 {
     core_arena *a = imp_arena(c);
@@ -1015,6 +1184,29 @@ code_of(imp_ctx *c, const coded *cd, const char *raw, long line, const char **co
     *display = raw;
 }
 
+/* A coded column: code and display through code_of, the system the mapping's; a system or
+ * display column, when mapped, says them instead (an empty system cell: the mapping's, an
+ * empty display cell: none). */
+static void
+coded_of(imp_ctx *c,
+         const coded *cd,
+         char *const *f,
+         int n,
+         long line,
+         const char **system,
+         const char **code,
+         const char **display)
+{
+    core_arena *a = imp_arena(c);
+    const char *s;
+    *system = cd->system;
+    code_of(c, cd, imp_cell(a, field(f, n, &cd->c)), line, code, display);
+    if (cd->system_col.name && (s = imp_cell(a, field(f, n, &cd->system_col))))
+        *system = s;
+    if (cd->display_col.name)
+        *display = imp_cell(a, field(f, n, &cd->display_col));
+}
+
 /* A status from a cell: the mapping's values, else the common words. */
 static const char *
 status_of(imp_ctx *c, const imp_mapping *m, const char *raw, long line)
@@ -1035,13 +1227,23 @@ status_of(imp_ctx *c, const imp_mapping *m, const char *raw, long line)
                    ? "active"
                    : "inactive";
     }
-    static const char *const ACTIVE[] = { "active", "operational", "functional", "open",
-                                          "operating", "yes", "true", "1", "fonctionnel",
-                                          "ouvert", "functioning", NULL };
-    static const char *const INACTIVE[] = { "inactive", "closed", "deleted", "nonfunctional",
-                                            "notfunctional", "notoperational", "nonoperational",
-                                            "no", "false", "0", "ferme", "decommissioned",
-                                            "permanentlyclosed", NULL };
+    static const char *const ACTIVE[] = { "active",      "operational", "functional",  "open",
+                                          "operating",   "yes",         "true",        "1",
+                                          "fonctionnel", "ouvert",      "functioning", NULL };
+    static const char *const INACTIVE[] = { "inactive",
+                                            "closed",
+                                            "deleted",
+                                            "nonfunctional",
+                                            "notfunctional",
+                                            "notoperational",
+                                            "nonoperational",
+                                            "no",
+                                            "false",
+                                            "0",
+                                            "ferme",
+                                            "decommissioned",
+                                            "permanentlyclosed",
+                                            NULL };
     static const char *const SUSPENDED[] = { "suspended", "temporarilyclosed", "closedtemporarily",
                                              "underconstruction", NULL };
     if (in_list(s, ACTIVE))
@@ -1062,11 +1264,29 @@ imp_mapping_row(imp_rec *r, imp_ctx *c, const imp_mapping *m, char *const *f, in
     core_arena *a = imp_arena(c);
 
     memset(r, 0, sizeof(*r));
+    if (m->unquote) {
+        /* "'=x" → "=x": the apostrophe a spreadsheet-safe export put before a cell that a
+         * spreadsheet would run (importers/export.c) */
+        char **g = core_arena_alloc(a, (size_t)(n > 0 ? n : 1) * sizeof(char *));
+        for (int i = 0; i < n; i++)
+            g[i] =
+                f[i] && f[i][0] == '\'' && f[i][1] && strchr("=+-@\t\r", f[i][1]) ? f[i] + 1 : f[i];
+        f = g;
+    }
     r->line = line;
     r->kind = IMP_REC_FACILITY;
     r->crs_epsg = m->crs;
     r->name = imp_cell(a, field(f, n, &m->name));
     r->name_column = m->name.name;
+    if (m->id.name && (r->given_id = imp_cell(a, field(f, n, &m->id))) &&
+        !reg_id_valid(r->given_id)) {
+        imp_issue(c, line, "error", m->id.name, r->given_id, "invalid-id",
+                  "\"%s\" is not a registry id (1 to 64 letters, digits, '-' or '.')", r->given_id);
+        r->rejected = 1;
+    }
+    if (m->parent_id.name && (r->given_parent = imp_cell(a, field(f, n, &m->parent_id))) &&
+        !reg_id_valid(r->given_parent))
+        r->given_parent = NULL; /* not an id: the levels decide */
     for (int i = 0; i < m->nids; i++) {
         const char *v = imp_cell(a, field(f, n, &m->ids[i].c));
         for (int k = 0; v && k < m->ids[i].nmore; k++) {
@@ -1110,16 +1330,10 @@ imp_mapping_row(imp_rec *r, imp_ctx *c, const imp_mapping *m, char *const *f, in
         if (v)
             imp_rec_position(c, r, NULL, NULL, v, m->lon_first, m->combined.name);
     }
-    if (m->type.c.name) {
-        r->type_system = m->type.system;
-        code_of(c, &m->type, imp_cell(a, field(f, n, &m->type.c)), line, &r->type_code,
-                &r->type_display);
-    }
-    if (m->owner.c.name) {
-        r->owner_system = m->owner.system;
-        code_of(c, &m->owner, imp_cell(a, field(f, n, &m->owner.c)), line, &r->owner_code,
-                &r->owner_display);
-    }
+    if (m->type.c.name)
+        coded_of(c, &m->type, f, n, line, &r->type_system, &r->type_code, &r->type_display);
+    if (m->owner.c.name)
+        coded_of(c, &m->owner, f, n, line, &r->owner_system, &r->owner_code, &r->owner_display);
     r->status = m->status.name ? status_of(c, m, imp_cell(a, field(f, n, &m->status)), line)
                                : m->status_default;
     r->admin_root = m->root;
@@ -1150,4 +1364,49 @@ imp_mapping_row(imp_rec *r, imp_ctx *c, const imp_mapping *m, char *const *f, in
         r->admin[r->nadmin++] = v;
     }
     return 1;
+}
+
+/* ---- checks before an import --------------------------------------------------------------- */
+
+int
+imp_options_check(const imp_options *o, const char *mapping, size_t len, core_err *err)
+{
+    imp_csv_encoding enc;
+    imp_mapping *m;
+    json_t *j;
+    int epsg;
+
+    if (o->format == IMP_CSV && o->encoding && imp_csv_encoding_parse(o->encoding, &enc, err) < 0)
+        return -1;
+    if (o->crs && (geo_crs_parse(o->crs, &epsg, err) < 0 || geo_crs_check(epsg, err) < 0)) {
+        /* an option's bad value, not an invalid resource: 400 (PROJ missing stays 500) */
+        if (err->status == 422) {
+            err->status = 400;
+            err->code = CORE_ISSUE_VALUE;
+        }
+        core_strlcpy(err->expr, "crs", sizeof(err->expr));
+        return -1;
+    }
+    if (!mapping)
+        return 0;
+    if (!(j = core_json_parse(mapping, len, err))) {
+        char msg[sizeof(err->msg)];
+        snprintf(msg, sizeof(msg), "the mapping is not valid JSON: %.200s", err->msg);
+        core_strlcpy(err->msg, msg, sizeof(err->msg));
+        core_strlcpy(err->expr, "mapping", sizeof(err->expr));
+        return -1;
+    }
+    m = imp_mapping_parse(j, err);
+    json_decref(j);
+    if (!m) {
+        char expr[sizeof(err->expr)], msg[sizeof(err->msg)];
+        snprintf(expr, sizeof(expr), "mapping%s%.100s", err->expr[0] ? "." : "", err->expr);
+        snprintf(msg, sizeof(msg), "%s%.240s",
+                 strncmp(err->msg, "the mapping", 11) == 0 ? "" : "mapping: ", err->msg);
+        core_strlcpy(err->expr, expr, sizeof(err->expr));
+        core_strlcpy(err->msg, msg, sizeof(err->msg));
+        return -1;
+    }
+    imp_mapping_free(m);
+    return 0;
 }

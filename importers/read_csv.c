@@ -113,7 +113,8 @@ imp_read_csv(imp_ctx *c, FILE *f, core_err *err)
             core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "the file is empty: no header row");
         else {
             char m2[sizeof(err->msg)];
-            snprintf(m2, sizeof(m2), "the header cannot be read (%.60s): %.160s", err->expr, err->msg);
+            snprintf(m2, sizeof(m2), "the header cannot be read (%.60s): %.160s", err->expr,
+                     err->msg);
             core_strlcpy(err->msg, m2, sizeof(err->msg));
         }
         goto done;

@@ -198,7 +198,8 @@ imp_read_fhir(imp_ctx *c, FILE *f, core_err *err)
     const char *type = json_string_value(json_object_get(doc, "type"));
     if (rt && strcmp(rt, "Bundle") == 0) {
         if (!json_is_array(json_object_get(doc, "entry"))) {
-            core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, "Bundle.entry", "the Bundle has no entries");
+            core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, "Bundle.entry",
+                            "the Bundle has no entries");
             goto done;
         }
         /* a dry run checks a transaction's entries one by one and commits none */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,28 +31,29 @@ struct imp_ctx {
     core_arena *arena;     /* the current chunk's strings */
     core_arena *row_arena; /* the reader's strings for the records being read */
     int rows_in_arena;
-    long chunks; /* committed */
+    long chunks;     /* committed chunks that wrote something */
+    long st_written; /* created + updated when the last such chunk committed */
     imp_rec *recs;
     int nrecs, cap;
     json_t *read_issues;  /* issues raised while reading the current chunk */
     json_t *write_issues; /* issues raised while writing it (redone on a retry) */
     int writing;
-    FILE *issues; /* every issue of the import so far, one JSON object per line */
-    json_t *seen;    /* "system|value" → line: duplicates within the file */
-    json_t *touched; /* Location ids this file names: --deactivate-missing keeps them */
-    json_t *juris;   /* jurisdiction key → [loc, org, committed] */
-    json_t *pending; /* jurisdiction keys created in the open transaction */
-    json_t *parents; /* "system|value" → [loc, org]: parents by identifier */
-    json_t *root;    /* admin_root → [loc, org] */
+    FILE *issues;        /* every issue of the import so far, one JSON object per line */
+    json_t *seen;        /* seen_key → line: duplicates within the file */
+    json_t *touched;     /* Location ids this file names: --deactivate-missing keeps them */
+    json_t *juris;       /* jurisdiction key → [loc, org, committed] */
+    json_t *pending;     /* jurisdiction keys created in the open transaction */
+    json_t *parents;     /* "system|value" → [loc, org]: parents by identifier */
+    json_t *root;        /* admin_root → [loc, org] */
     json_t *dry_counted; /* --dry-run: jurisdiction keys counted as created */
     json_t *chunk_keys;  /* identifiers of the records in the current chunk */
     imp_prov prov;
     char checksum[80];
     char source[80];
     const char *base;
-    long seq;         /* records handed over so far (the checkpoint counts these) */
-    long resume_seq;  /* the first resume_seq records were done by an earlier run */
-    int skipping;     /* the record being handed over is one of those */
+    long seq;        /* records handed over so far (the checkpoint counts these) */
+    long resume_seq; /* the first resume_seq records were done by an earlier run */
+    int skipping;    /* the record being handed over is one of those */
     long read_errors;
     long file_bytes;
     long bytes_done;
@@ -174,8 +176,8 @@ imp_issue(imp_ctx *c,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    i = json_pack("{s:I,s:s,s:s,s:s}", "line", (json_int_t)line, "severity", severity, "code",
-                  code, "message", msg);
+    i = json_pack("{s:I,s:s,s:s,s:s}", "line", (json_int_t)line, "severity", severity, "code", code,
+                  "message", msg);
     json_object_set_new(i, "column", column ? json_string(column) : json_null());
     json_object_set_new(i, "value", value ? json_string(value) : json_null());
     if (!json_object_get(i, "value")) /* not UTF-8: cannot happen for decoded cells */
@@ -218,6 +220,8 @@ static void
 progress(imp_ctx *c, int final)
 {
     double t = now_s(), el = t - c->t0, rate;
+    if (c->o->rows_read)
+        atomic_store_explicit(c->o->rows_read, c->st.rows, memory_order_relaxed);
     if (!c->o->log || !c->o->progress)
         return;
     if (!final && t - c->last_progress < (c->o->progress == 2 ? 0.2 : 5.0))
@@ -240,8 +244,9 @@ progress(imp_ctx *c, int final)
         if (final)
             fputc('\n', c->o->log);
     } else {
-        fprintf(c->o->log, "mahali import: %ld rows, %.0f rows/s, %ld created, %ld updated, %ld "
-                           "unchanged, %ld rejected\n",
+        fprintf(c->o->log,
+                "mahali import: %ld rows, %.0f rows/s, %ld created, %ld updated, %ld "
+                "unchanged, %ld rejected\n",
                 c->st.rows, rate, c->st.created, c->st.updated, c->st.unchanged, c->st.rejected);
     }
     fflush(c->o->log);
@@ -272,14 +277,20 @@ name_key(char *out, size_t cap, const char *s)
 }
 
 /* Write the records' resources: org then location for each. */
-static int write_recs(imp_ctx *c, imp_rec **recs, int n, json_t **locs, json_t **orgs,
-                      core_err *err);
+static int
+write_recs(imp_ctx *c, imp_rec **recs, int n, json_t **locs, json_t **orgs, core_err *err);
 
 /* The jurisdiction named name under Location parent (NULL: a root): found by name, else
  * created (Location + Organization) in the open transaction. */
 static int
-jurisdiction(char loc[65], char org[65], imp_ctx *c, const char *parent_loc,
-             const char *parent_org, const char *name, long line, core_err *err)
+jurisdiction(char loc[65],
+             char org[65],
+             imp_ctx *c,
+             const char *parent_loc,
+             const char *parent_org,
+             const char *name,
+             long line,
+             core_err *err)
 {
     char nk[256], key[400];
     json_t *e, *found;
@@ -331,12 +342,67 @@ jurisdiction(char loc[65], char org[65], imp_ctx *c, const char *parent_loc,
     return 0;
 }
 
+/* 1 when loc has the mCSD type code (facility, jurisdiction). */
+static int
+mcsd_typed(const json_t *loc, const char *code)
+{
+    const json_t *cc, *cd;
+    size_t i, k;
+    json_array_foreach (json_object_get(loc, "type"), i, cc)
+        json_array_foreach (json_object_get(cc, "coding"), k, cd) {
+            const char *s = json_string_value(json_object_get(cd, "system"));
+            const char *c = json_string_value(json_object_get(cd, "code"));
+            if (s && c && strcmp(s, IMP_MCSD_TYPES) == 0 && strcmp(c, code) == 0)
+                return 1;
+        }
+    return 0;
+}
+
+/* The parent a row names by its Location id (mapping "parent_id"), when the levels cannot
+ * name it: a live Location that is not an mCSD jurisdiction (a facility, or a Location without
+ * the type). 1 with loc/org set, 0 when the levels decide, -1 with err (database). */
+static int
+given_parent(char loc[65], char org[65], imp_ctx *c, const imp_rec *rec, core_err *err)
+{
+    char key[100];
+    json_t *e;
+    snprintf(key, sizeof(key), "parent_id\x1f%s", rec->given_parent);
+    if (!(e = json_object_get(c->root, key))) {
+        json_t *res = NULL;
+        core_err e2 = CORE_ERR_INIT;
+        if (reg_read(&res, NULL, NULL, c->db, REG_LOCATION, rec->given_parent, &e2) < 0) {
+            if (e2.status >= 500) {
+                *err = e2;
+                return -1;
+            }
+            core_err_clear(&e2); /* gone: the levels decide */
+            e = json_pack("[s,s,b]", "", "", 0);
+        } else {
+            const char *o = ref_id(res, "managingOrganization", "Organization");
+            e = json_pack("[s,s,b]", rec->given_parent, o ? o : "",
+                          !mcsd_typed(res, "jurisdiction"));
+            json_decref(res);
+        }
+        json_object_set_new(c->root, key, e);
+    }
+    if (!json_is_true(json_array_get(e, 2)))
+        return 0;
+    core_strlcpy(loc, json_string_value(json_array_get(e, 0)), 65);
+    core_strlcpy(org, json_string_value(json_array_get(e, 1)), 65);
+    return 1;
+}
+
 /* The parent (Location, Organization) of rec: the admin levels, its parent identifier, or the
  * mapping's root. loc/org "" when none. */
 static int
 parent_of(char loc[65], char org[65], imp_ctx *c, imp_rec *rec, core_err *err)
 {
     loc[0] = org[0] = '\0';
+    if (rec->given_parent) {
+        int g = given_parent(loc, org, c, rec, err);
+        if (g != 0)
+            return g < 0 ? -1 : 0;
+    }
     if (rec->admin_root) {
         json_t *e = json_object_get(c->root, rec->admin_root);
         if (!e) {
@@ -392,7 +458,8 @@ parent_of(char loc[65], char org[65], imp_ctx *c, imp_rec *rec, core_err *err)
     return 0;
 }
 
-/* ---- writing a chunk ---------------------------------------------------------------------------- */
+/* ---- writing a chunk ----------------------------------------------------------------------------
+ */
 
 static int
 write_recs(imp_ctx *c, imp_rec **recs, int n, json_t **locs, json_t **orgs, core_err *err)
@@ -409,9 +476,11 @@ write_recs(imp_ctx *c, imp_rec **recs, int n, json_t **locs, json_t **orgs, core
             continue;
         if (orgs[i])
             items[k++] = (reg_batch_item){ REG_ORGANIZATION, recs[i]->org_id, orgs[i], { 0 } };
-        items[k++] = (reg_batch_item){ recs[i]->kind == IMP_REC_RESOURCE ? recs[i]->raw_type
-                                                                          : REG_LOCATION,
-                                       recs[i]->loc_id, locs[i], { 0 } };
+        items[k++] =
+            (reg_batch_item){ recs[i]->kind == IMP_REC_RESOURCE ? recs[i]->raw_type : REG_LOCATION,
+                              recs[i]->loc_id,
+                              locs[i],
+                              { 0 } };
     }
     rc = reg_write_batch(items, k, &failed, c->db, &who, err);
     if (rc == 0) {
@@ -420,8 +489,7 @@ write_recs(imp_ctx *c, imp_rec **recs, int n, json_t **locs, json_t **orgs, core
             if (!locs[i])
                 continue;
             reg_write *wo = orgs[i] ? &items[k++].w : NULL, *wl = &items[k++].w;
-            recs[i]->status_out =
-                wl->created ? 201 : (wl->noop && (!wo || wo->noop)) ? 304 : 200;
+            recs[i]->status_out = wl->created ? 201 : (wl->noop && (!wo || wo->noop)) ? 304 : 200;
         }
     }
     for (size_t i = 0; i < 2 * (size_t)n; i++)
@@ -474,7 +542,8 @@ static int
 same_content(const json_t *a, const json_t *b)
 {
     json_t *ca = json_copy((json_t *)a), *cb = json_copy((json_t *)b);
-    json_t *ma = meta_content(json_object_get(a, "meta")), *mb = meta_content(json_object_get(b, "meta"));
+    json_t *ma = meta_content(json_object_get(a, "meta")),
+           *mb = meta_content(json_object_get(b, "meta"));
     int eq;
     json_object_del(ca, "meta");
     json_object_del(cb, "meta");
@@ -511,8 +580,8 @@ resolve_refs(imp_ctx *c, imp_rec *r, json_t *j, core_err *err)
         snprintf(key, sizeof(key), "%s|%s|%s", type, sys, val);
         if (!(e = json_object_get(c->parents, key))) {
             json_t *keys = json_pack("[[s,s]]", sys, val), *found;
-            int rc = reg_find_by_identifiers(&found, c->db, (reg_type)reg_type_find(type), keys,
-                                             err);
+            int rc =
+                reg_find_by_identifiers(&found, c->db, (reg_type)reg_type_find(type), keys, err);
             json_decref(keys);
             if (rc < 0)
                 return -1;
@@ -525,8 +594,9 @@ resolve_refs(imp_ctx *c, imp_rec *r, json_t *j, core_err *err)
             json_decref(found);
         }
         if (e)
-            json_object_set_new(j, "reference",
-                                json_sprintf("%s/%s", type, json_string_value(json_array_get(e, 0))));
+            json_object_set_new(
+                j, "reference",
+                json_sprintf("%s/%s", type, json_string_value(json_array_get(e, 0))));
         else
             imp_issue(c, r->line, "warning", "identifier", val, "reference-not-found",
                       "no %s carries the identifier %s|%s; the reference is kept as a logical "
@@ -585,12 +655,12 @@ static int
 write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
 {
     json_t *lkeys = json_array(), *lfound = NULL, *ofound = NULL, *pts = json_array(), *chk = NULL;
-    json_t *used = NULL;
+    json_t *used = NULL, *gfound = NULL;
     json_t **locs = calloc((size_t)n + 1, sizeof(json_t *)); /* built: new references */
     json_t **orgs = calloc((size_t)n + 1, sizeof(json_t *));
     json_t **sl = calloc((size_t)n + 1, sizeof(json_t *)); /* stored: borrowed from *found */
     json_t **so = calloc((size_t)n + 1, sizeof(json_t *));
-    char (*ploc)[65] = calloc((size_t)n + 1, 65), (*porg)[65] = calloc((size_t)n + 1, 65);
+    char(*ploc)[65] = calloc((size_t)n + 1, 65), (*porg)[65] = calloc((size_t)n + 1, 65);
     int rc = -1, *pi = calloc((size_t)n + 1, sizeof(int));
 
     if (!locs || !orgs || !sl || !so || !ploc || !porg || !pi)
@@ -602,20 +672,32 @@ write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
         if (parent_of(ploc[i], porg[i], c, recs[i], err) < 0)
             goto done;
         for (int k = 0; k < recs[i]->nids; k++)
-            json_array_append_new(lkeys,
-                                  json_pack("[s,s]", recs[i]->ids[k].system, recs[i]->ids[k].value));
+            json_array_append_new(
+                lkeys, json_pack("[s,s]", recs[i]->ids[k].system, recs[i]->ids[k].value));
     }
     if (reg_find_by_identifiers(&lfound, c->db, REG_LOCATION, lkeys, err) < 0)
         goto done;
     {
+        /* the rows that name their facility by its id (mapping "id") */
+        json_t *gids = json_array();
+        for (int i = 0; i < n; i++)
+            if (recs[i]->kind != IMP_REC_RESOURCE && recs[i]->given_id)
+                json_array_append_new(gids, json_string(recs[i]->given_id));
+        int grc = reg_read_many(&gfound, c->db, REG_LOCATION, gids, err);
+        json_decref(gids);
+        if (grc < 0)
+            goto done;
+    }
+    {
         /* the Organizations of the Locations found, by id */
-        json_t *oids = json_array(), *v;
+        json_t *oids = json_array(), *v, *found[2] = { lfound, gfound };
         const char *k;
-        json_object_foreach (lfound, k, v) {
-            const char *o = ref_id(v, "managingOrganization", "Organization");
-            if (o)
-                json_array_append_new(oids, json_string(o));
-        }
+        for (int f = 0; f < 2; f++)
+            json_object_foreach (found[f], k, v) {
+                const char *o = ref_id(v, "managingOrganization", "Organization");
+                if (o)
+                    json_array_append_new(oids, json_string(o));
+            }
         int orc = reg_read_many(&ofound, c->db, REG_ORGANIZATION, oids, err);
         json_decref(oids);
         if (orc < 0)
@@ -627,6 +709,19 @@ write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
         char key[512];
         if (r->kind == IMP_REC_RESOURCE)
             continue;
+        if (r->given_id && (sl[i] = json_object_get(gfound, r->given_id)) &&
+            !mcsd_typed(sl[i], "facility")) {
+            /* the row's id names a Location that is no facility: laid over, it would become one */
+            c->writing = 0;
+            imp_issue(c, r->line, "error", "id", r->given_id, "not-a-facility",
+                      "Location/%s is not a facility (no mCSD facility type); it is not changed",
+                      r->given_id);
+            c->writing = 1;
+            sl[i] = NULL;
+            r->status_out = -1;
+            r->rejected = 2;
+            continue;
+        }
         for (int k = 0; k < r->nids && !sl[i]; k++) {
             ident_key(key, sizeof(key), r->ids[k].system, r->ids[k].value);
             sl[i] = json_object_get(lfound, key);
@@ -640,9 +735,13 @@ write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
             } else {
                 snprintf(r->org_id, 65, "%.60s-org", r->loc_id);
             }
-        } else {
+        } else if (r->nids) {
             ident_key(key, sizeof(key), r->ids[0].system, r->ids[0].value);
             derive_id(r->loc_id, r->kind == IMP_REC_FACILITY ? "f" : "j", key);
+            snprintf(r->org_id, 65, "%.60s-org", r->loc_id);
+        } else {
+            /* named only by an id the registry does not have: a new facility of that id */
+            core_strlcpy(r->loc_id, r->given_id, 65);
             snprintf(r->org_id, 65, "%.60s-org", r->loc_id);
         }
         json_object_set_new(c->touched, r->loc_id, json_true());
@@ -663,9 +762,9 @@ write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
         json_object_set_new(used, r->loc_id, json_integer(r->line));
         if (r->has_pos && !r->crs_epsg) {
             pi[i] = (int)json_array_size(pts) + 1;
-            json_array_append_new(pts, json_pack("[o,o,s?]", core_json_real(r->lon),
-                                                 core_json_real(r->lat),
-                                                 ploc[i][0] ? ploc[i] : NULL));
+            json_array_append_new(pts,
+                                  json_pack("[o,o,s?]", core_json_real(r->lon),
+                                            core_json_real(r->lat), ploc[i][0] ? ploc[i] : NULL));
         }
     }
     if (json_array_size(pts) && reg_positions_check(&chk, c->db, pts, err) < 0)
@@ -708,8 +807,7 @@ write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
             json_t *row = json_array_get(chk, (size_t)pi[i] - 1);
             if (json_is_false(json_array_get(row, 0)) && json_is_true(json_array_get(row, 1))) {
                 r->flag = c->o->fix_swapped ? "swapped-fixed" : "swapped-coordinates";
-                imp_issue(c, r->line, "warning", r->pos_column, r->pos_text,
-                          "swapped-coordinates",
+                imp_issue(c, r->line, "warning", r->pos_column, r->pos_text, "swapped-coordinates",
                           "latitude and longitude look swapped: the point lies outside %s, "
                           "the swapped point inside; %s",
                           ploc[i][0] ? "its jurisdiction's boundary" : "every country boundary",
@@ -727,15 +825,13 @@ write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
         }
         if (reg_check(orgs[i], REG_ORGANIZATION, &who, &verr) < 0 ||
             reg_check(locs[i], REG_LOCATION, &who, &verr) < 0) {
-            imp_issue(c, r->line, "error", column_of(r, verr.expr), NULL, "invalid",
-                      "%s%s%s", verr.expr[0] ? verr.expr : "", verr.expr[0] ? ": " : "",
-                      verr.msg);
+            imp_issue(c, r->line, "error", column_of(r, verr.expr), NULL, "invalid", "%s%s%s",
+                      verr.expr[0] ? verr.expr : "", verr.expr[0] ? ": " : "", verr.msg);
             r->status_out = -1;
             json_decref(locs[i]);
             json_decref(orgs[i]);
             locs[i] = orgs[i] = NULL;
-        } else if (sl[i] && so[i] && same_content(sl[i], locs[i]) &&
-                   same_content(so[i], orgs[i])) {
+        } else if (sl[i] && so[i] && same_content(sl[i], locs[i]) && same_content(so[i], orgs[i])) {
             /* nothing new: no write at all (the store would find the same) */
             r->status_out = 304;
             json_decref(locs[i]);
@@ -753,6 +849,7 @@ done:
     json_decref(used);
     json_decref(lkeys);
     json_decref(lfound);
+    json_decref(gfound);
     json_decref(ofound);
     json_decref(pts);
     json_decref(chk);
@@ -857,6 +954,7 @@ write_one_by_one(imp_ctx *c, core_err *err)
         if (r->rejected)
             continue;
         r->status_out = 0;
+        size_t pending = json_array_size(c->pending);
         if (tx(c, "SAVEPOINT imp_one", err) < 0)
             return -1;
         if (write_chunk(c, &r, 1, &e) < 0 || tx(c, "SET CONSTRAINTS ALL IMMEDIATE", &e) < 0) {
@@ -868,13 +966,20 @@ write_one_by_one(imp_ctx *c, core_err *err)
                 core_err_clear(&e);
                 return -1;
             }
+            /* the jurisdictions this record created went with it */
+            while (json_array_size(c->pending) > pending) {
+                size_t last = json_array_size(c->pending) - 1;
+                json_object_del(c->juris, json_string_value(json_array_get(c->pending, last)));
+                json_array_remove(c->pending, last);
+            }
             imp_issue(c, r->line, "error", column_of(r, e.expr), NULL,
-                      e.status == 409 ? "conflict" : "rejected", "%s%s%s",
-                      e.expr[0] ? e.expr : "", e.expr[0] ? ": " : "", e.msg);
+                      e.status == 409 ? "conflict" : "rejected", "%s%s%s", e.expr[0] ? e.expr : "",
+                      e.expr[0] ? ": " : "", e.msg);
             r->status_out = -1;
             core_err_clear(&e);
         }
-        if (tx(c, "SET CONSTRAINTS ALL DEFERRED", err) < 0 || tx(c, "RELEASE SAVEPOINT imp_one", err) < 0)
+        if (tx(c, "SET CONSTRAINTS ALL DEFERRED", err) < 0 ||
+            tx(c, "RELEASE SAVEPOINT imp_one", err) < 0)
             return -1;
     }
     return 0;
@@ -888,6 +993,10 @@ flush(imp_ctx *c, long next_line, core_err *err)
     int n = 0, rc;
     core_err e = CORE_ERR_INIT;
 
+    if (c->o->cancel && atomic_load_explicit(c->o->cancel, memory_order_relaxed))
+        return core_err_set(err, 503, CORE_ISSUE_TRANSIENT,
+                            "the import was cancelled before it finished (the chunks committed "
+                            "so far stay; run it again to finish)");
     if (!c->nrecs && !json_array_size(c->read_issues))
         return 0;
     ptrs = calloc((size_t)c->nrecs + 1, sizeof(*ptrs));
@@ -946,8 +1055,8 @@ flush(imp_ctx *c, long next_line, core_err *err)
         state = stats_json(&s);
         s.warnings = c->st.warnings;
         s.jurisdictions = c->st.jurisdictions;
-        rc = reg_checkpoint_put(c->db, c->source, c->base, next_line, state, c->read_issues,
-                                0, 0, err);
+        rc = reg_checkpoint_put(c->db, c->source, c->base, next_line, state, c->read_issues, 0, 0,
+                                err);
         json_decref(state);
         if (rc < 0 || tx(c, "COMMIT", err) < 0) {
             tx(c, "ROLLBACK", &e);
@@ -976,9 +1085,12 @@ flush(imp_ctx *c, long next_line, core_err *err)
         juris_commit(c);
         /* the tables grow under the import: fresh statistics each time they may have doubled
          * (1, 2, 4, 8... chunks), so the plans keep using the indexes */
-        c->chunks++;
-        if ((c->chunks & (c->chunks - 1)) == 0 && reg_analyze(c->db, err) < 0)
-            goto fail;
+        if (s.created + s.updated > c->st_written) {
+            c->st_written = s.created + s.updated;
+            c->chunks++;
+            if ((c->chunks & (c->chunks - 1)) == 0 && reg_analyze(c->db, err) < 0)
+                goto fail;
+        }
     }
     {
         /* later records may name these as parents */
@@ -1024,6 +1136,19 @@ dup_str(core_arena *a, const char *s)
 
 static int emit(imp_ctx *c, imp_rec *r, core_err *err);
 
+/* The key of r's identifier k among those seen in the file: "system|value", for a FHIR
+ * resource "Type|system|value" (an mCSD Location and its Organization carry the same
+ * identifiers and are not duplicates of each other). */
+static void
+seen_key(char *out, size_t cap, const imp_rec *r, int k)
+{
+    if (r->kind == IMP_REC_RESOURCE)
+        snprintf(out, cap, "%s|%s|%s", reg_type_name(r->raw_type), r->ids[k].system,
+                 r->ids[k].value);
+    else
+        ident_key(out, cap, r->ids[k].system, r->ids[k].value);
+}
+
 int
 imp_emit(imp_ctx *c, imp_rec *r, core_err *err)
 {
@@ -1047,7 +1172,7 @@ emit(imp_ctx *c, imp_rec *r, core_err *err)
                   "the name is empty; a facility needs a name");
         r->rejected = 1;
     }
-    if (!r->rejected && !r->nids) {
+    if (!r->rejected && !r->nids && !r->given_id) {
         imp_issue(c, r->line, "error", NULL, NULL, "missing-identifier",
                   "the row has no identifier; re-imports could not find it again (map an "
                   "identifier column or a key)");
@@ -1056,7 +1181,7 @@ emit(imp_ctx *c, imp_rec *r, core_err *err)
     /* duplicates within the file: the later row is rejected, the issue names both lines */
     for (int k = 0; k < r->nids && !r->rejected; k++) {
         json_t *first;
-        ident_key(key, sizeof(key), r->ids[k].system, r->ids[k].value);
+        seen_key(key, sizeof(key), r, k);
         if ((first = json_object_get(c->seen, key))) {
             long l1 = (long)json_integer_value(first);
             /* the row's first identifier names the facility: a second row with it is
@@ -1085,13 +1210,27 @@ emit(imp_ctx *c, imp_rec *r, core_err *err)
             }
         }
     }
+    if (!r->rejected && r->given_id) {
+        json_t *first;
+        snprintf(key, sizeof(key), "Location/%s", r->given_id);
+        if ((first = json_object_get(c->seen, key))) {
+            imp_issue(c, r->line, "error", "id", r->given_id, "duplicate-id",
+                      "id %s is also on line %ld; only the first row is imported", r->given_id,
+                      (long)json_integer_value(first));
+            r->rejected = 1;
+        } else {
+            json_object_set_new(c->seen, key, json_integer(r->line));
+        }
+    }
     if (!r->rejected)
         for (int k = 0; k < r->nids; k++) {
-            ident_key(key, sizeof(key), r->ids[k].system, r->ids[k].value);
+            seen_key(key, sizeof(key), r, k);
             json_object_set_new(c->seen, key, json_integer(r->line));
         }
     if (skip) {
         /* done by the earlier run: only what --deactivate-missing needs */
+        if (!r->rejected && c->o->deactivate_missing && r->given_id)
+            json_object_set_new(c->touched, r->given_id, json_true());
         if (!r->rejected && c->o->deactivate_missing && r->kind == IMP_REC_FACILITY) {
             json_t *keys = json_array(), *found;
             for (int k = 0; k < r->nids; k++)
@@ -1151,6 +1290,8 @@ emit(imp_ctx *c, imp_rec *r, core_err *err)
     d->admin_root = dup_str(a, r->admin_root);
     d->parent_system = dup_str(a, r->parent_system);
     d->parent_value = dup_str(a, r->parent_value);
+    d->given_id = dup_str(a, r->given_id);
+    d->given_parent = dup_str(a, r->given_parent);
     d->boundary = dup_str(a, r->boundary);
     d->raw = r->raw ? json_incref(r->raw) : NULL;
     d->status_out = 0;
@@ -1210,9 +1351,9 @@ imp_emit_resource(imp_ctx *c, long line, reg_type t, json_t *res, core_err *err)
     }
     if (!r.nids && json_is_string(json_object_get(res, "id"))) {
         /* the id is the identity */
-        r.ids[r.nids++] = (imp_ident){ core_arena_sprintf(c->row_arena, "urn:mahali:id:%s",
-                                                          reg_type_name(t)),
-                                       json_string_value(json_object_get(res, "id")), "id" };
+        r.ids[r.nids++] =
+            (imp_ident){ core_arena_sprintf(c->row_arena, "urn:mahali:id:%s", reg_type_name(t)),
+                         json_string_value(json_object_get(res, "id")), "id" };
     }
     if (refers_to_chunk(c, res) && flush(c, c->seq, err) < 0) {
         json_decref(res);
@@ -1225,7 +1366,8 @@ imp_emit_resource(imp_ctx *c, long line, reg_type t, json_t *res, core_err *err)
     return rc;
 }
 
-/* ---- after the file --------------------------------------------------------------------------- */
+/* ---- after the file ---------------------------------------------------------------------------
+ */
 
 /* --deactivate-missing: the list's facilities this file did not name become inactive. */
 static int
@@ -1264,8 +1406,9 @@ deactivate_missing(imp_ctx *c, json_t *systems, core_err *err)
             it[n++] = (reg_batch_item){ REG_ORGANIZATION, oid, org, { 0 } };
         }
         core_err_clear(err);
-        it[n++] = (reg_batch_item){ REG_LOCATION, json_string_value(json_object_get(res, "id")),
-                                    loc, { 0 } };
+        it[n++] = (reg_batch_item){
+            REG_LOCATION, json_string_value(json_object_get(res, "id")), loc, { 0 }
+        };
         int w = reg_write_batch(it, n, &failed, c->db, &who, err);
         for (size_t x = 0; x < n; x++)
             reg_write_clear(&it[x].w);
@@ -1283,8 +1426,8 @@ deactivate_missing(imp_ctx *c, json_t *systems, core_err *err)
         goto done;
     if (c->o->log && json_array_size(missing))
         fprintf(c->o->log, "mahali import: %zu facilities of this list are not in the file: %s\n",
-                json_array_size(missing), c->o->dry_run ? "they would be set inactive" :
-                                                          "set inactive");
+                json_array_size(missing),
+                c->o->dry_run ? "they would be set inactive" : "set inactive");
     rc = 0;
 done:
     json_decref(keep);
@@ -1349,8 +1492,9 @@ write_report(imp_ctx *c, core_err *err)
     json_t *head = stats_json(&c->st);
     json_object_set_new(head, "file", json_string(c->base));
     json_object_set_new(head, "checksum", json_string(c->checksum));
-    json_object_set_new(head, "format", json_string((const char *[]){ "csv", "geojson", "dhis2",
-                                                                      "fhir", "csd" }[c->o->format]));
+    json_object_set_new(
+        head, "format",
+        json_string((const char *[]){ "csv", "geojson", "dhis2", "fhir", "csd" }[c->o->format]));
     json_object_set_new(head, "dry_run", json_boolean(c->o->dry_run));
     json_object_set_new(head, "skipped", json_integer(c->st.skipped));
     json_object_set_new(head, "seconds", core_json_real(round(c->st.seconds * 1000) / 1000));
@@ -1402,7 +1546,8 @@ write_report(imp_ctx *c, core_err *err)
     return 0;
 }
 
-/* ---- the file ---------------------------------------------------------------------------------- */
+/* ---- the file ----------------------------------------------------------------------------------
+ */
 
 int
 imp_slurp(char **buf, size_t *len, FILE *f, core_err *err)
@@ -1560,8 +1705,8 @@ imp_run(imp_stats *out, core_db *db, const imp_options *o, core_err *err)
             issues_keep(&c, old);
             json_decref(old);
             if (o->log)
-                fprintf(o->log, "mahali import: resuming after record %ld (%ld rows done)\n",
-                        line, c.st.rows);
+                fprintf(o->log, "mahali import: resuming after record %ld (%ld rows done)\n", line,
+                        c.st.rows);
         } else {
             if (line > 0 && !finished && o->log)
                 fprintf(o->log,

@@ -187,14 +187,14 @@ int reg_find_jurisdictions(
 
 /** The live facility Locations (mCSD facility type) that carry an identifier of one of systems
  *  (borrowed JSON array of strings), whose id is not in keep (borrowed JSON array of ids) and
- *  whose status is not inactive: what a full refresh of a list no longer names. *out: new JSON array of
- *  resources. Returns 0, or -1 with err. */
-int reg_find_missing(
-    json_t **out, core_db *db, json_t *systems, json_t *keep, core_err *err);
+ *  whose status is not inactive: what a full refresh of a list no longer names. *out: new JSON
+ * array of resources. Returns 0, or -1 with err. */
+int reg_find_missing(json_t **out, core_db *db, json_t *systems, json_t *keep, core_err *err);
 
 /** For each point of points (borrowed JSON array of [lon, lat, parent Location id or null]),
  *  whether it lies inside the boundary of its parent or nearest ancestor that has one, else
- *  inside any root jurisdiction's boundary (a country), and whether the point with latitude
+ *  inside any of the topmost boundaries (those with no ancestor that has one: countries, or
+ *  the provinces of a country stored without a boundary), and whether the point with latitude
  *  and longitude exchanged does. *out: new JSON array of [inside, swapped_inside] (booleans,
  *  or null when no boundary applies). Returns 0, or -1 with err. */
 int reg_positions_check(json_t **out, core_db *db, json_t *points, core_err *err);
@@ -217,21 +217,17 @@ int reg_write_batch(reg_batch_item *items,
                     const reg_actor *who,
                     core_err *err);
 
-/** Refresh the planner's statistics of the store and its index tables (ANALYZE), outside a
- *  transaction: a bulk load that grows them tenfold would otherwise run on plans made for the
- *  empty tables. Returns 0, or -1 with err. */
+/** Refresh the planner's statistics of the tables a bulk load's plans depend on (ANALYZE),
+ *  outside a transaction: a load that grows them tenfold would otherwise run on plans made for
+ *  the empty tables. Returns 0, or -1 with err. */
 int reg_analyze(core_db *db, core_err *err);
 
 /** An import's checkpoint (sql/0007_import.sql): source is the import's key. *line: how many
- *  records of the file (in the order the import reads them) are done, 0 when none; *state: new reference to the
- *  counters saved with it (NULL when none); *finished: 1 when the import ran to the end.
- *  Returns 0, or -1 with err. */
-int reg_checkpoint_get(long *line,
-                       json_t **state,
-                       int *finished,
-                       core_db *db,
-                       const char *source,
-                       core_err *err);
+ *  records of the file (in the order the import reads them) are done, 0 when none; *state: new
+ * reference to the counters saved with it (NULL when none); *finished: 1 when the import ran to the
+ * end. Returns 0, or -1 with err. */
+int reg_checkpoint_get(
+    long *line, json_t **state, int *finished, core_db *db, const char *source, core_err *err);
 /** Save the checkpoint in the caller's transaction (so it commits with the chunk it
  *  describes), with the chunk's issues (borrowed JSON array, appended to the saved ones).
  *  start != 0 forgets the issues of an earlier run first. state: borrowed. Returns 0, or -1. */
@@ -422,6 +418,75 @@ typedef struct reg_catchment_report {
 int reg_catchment_check(
     reg_catchment_report *out, core_db *db, const char *jurisdiction, int drafts, core_err *err);
 void reg_catchment_report_clear(reg_catchment_report *r);
+
+/* ---- exports of the master facility list (registry/export.c) --------------------------------
+ * The facilities are the live Locations typed with the mCSD facility code. They are read in
+ * pages ordered by id, each page its own statement: no transaction stays open for the length
+ * of an export (it would hold back the change feed's horizon), so a facility written during
+ * an export is seen as it was when its page was read. */
+
+/* Which facilities; every member may be NULL (no condition). Strings borrowed. */
+typedef struct reg_export_filter {
+    const char *jurisdiction; /* Location id: the facilities below it (partOf, any depth) */
+    const char *type;         /* Location.type: code (any system), system|code, |code (no
+                                 system) or system| (any code of system) */
+    const char *status;       /* Location.status: active, inactive or suspended */
+    int ancestors;            /* 1: deliver the Locations above the facilities too */
+    int boundaries;           /* 1: with ancestors, each one's boundary as GeoJSON */
+} reg_export_filter;
+
+#define REG_EXPORT_FILTER_INIT \
+    {                          \
+        NULL, NULL, NULL, 0, 0 \
+    }
+
+typedef enum reg_export_kind {
+    REG_EXPORT_FACILITY, /* a facility the filter selects */
+    REG_EXPORT_ABOVE     /* a Location above one (a jurisdiction, or a facility's parent) */
+} reg_export_kind;
+
+/* One Location of an export. Every json_t is borrowed for the length of the callback. */
+typedef struct reg_export_item {
+    reg_export_kind kind;
+    const json_t *location;     /* the stored Location, with id and meta (versionId,
+                                   lastUpdated) */
+    const json_t *organization; /* its live managingOrganization, or NULL */
+    int organization_shared;    /* 1: that Organization manages other Locations too */
+    const json_t *above;        /* the Locations above it through partOf, top first: an array
+                                   of {"id", "name" (string or null), "facility" (true when it
+                                   has the mCSD facility type), "identifier" (as stored, or
+                                   null)}; [] for a root */
+    const json_t *boundary;     /* ABOVE with filter->boundaries: its boundary as a GeoJSON
+                                   geometry (lon/lat, 7 decimals), else NULL */
+    int repeat;                 /* FACILITY already delivered as ABOVE (to write it once) */
+} reg_export_item;
+
+/* Called once per item; returns 0, or -1 with err set to stop the export. */
+typedef int (*reg_export_fn)(const reg_export_item *item, core_err *err, void *payload);
+
+/** Check a filter before anything is written: 400 naming "jurisdiction", "type" or "status"
+ *  (err->expr) for a malformed value, 404/410 when the jurisdiction is not a live Location.
+ *  Returns 0 or -1 with err. */
+int reg_export_check(core_db *db, const reg_export_filter *f, core_err *err);
+
+/** What a table of the export needs before its first row: *systems, a new JSON array of the
+ *  identifier systems the selected facilities carry (sorted); *levels, the most Locations
+ *  above one of them that are not facilities; *count, how many there are. Returns 0, or -1
+ *  with err (400 as reg_export_check, 503). */
+int reg_export_shape(json_t **systems,
+                     int *levels,
+                     long *count,
+                     core_db *db,
+                     const reg_export_filter *f,
+                     core_err *err);
+
+/** Call each for every facility f selects, ordered by id. With f->ancestors, before each page
+ *  of facilities, the Locations above them not delivered yet, parents first, so that every
+ *  Location comes after the Locations above it; a facility delivered that way comes again in
+ *  its place with repeat set. db: this thread's. Returns 0, or -1 with err (400 as
+ *  reg_export_check, 503, or what each set when it stopped the export). */
+int reg_export_facilities(
+    core_db *db, const reg_export_filter *f, reg_export_fn each, void *payload, core_err *err);
 
 /* ---- tokens ---------------------------------------------------------------------------------- */
 

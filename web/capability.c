@@ -119,8 +119,9 @@ resource_entry(reg_type t)
         json_object_set_new(
             res, "operation",
             json_pack(
-                "[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]", "name",
-                "boundaries", "definition",
+                "[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s}, "
+                "{s:s, s:s, s:s}]",
+                "name", "boundaries", "definition",
                 "https://profiles.mahali.health/fhir/OperationDefinition/Location-boundaries",
                 "documentation",
                 "GET [base]/Location/$boundaries[?partof=Location/id][&bbox=minLon,minLat,"
@@ -160,7 +161,24 @@ resource_entry(reg_type t)
                 "jurisdiction cover its boundary: gaps (area, a point inside), overlaps over "
                 "0.01 km2 (both catchments, area), facilities outside their catchment "
                 "(distance), active facilities without one, catchments of inactive facilities "
-                "or of non-facilities; counts per check"));
+                "or of non-facilities; counts per check",
+                "name", "export-mfl", "definition",
+                "https://profiles.mahali.health/fhir/OperationDefinition/Location-export-mfl",
+                "documentation",
+                "GET [base]/Location/$export-mfl?format=csv|geojson|ndjson|dhis2"
+                "[&jurisdiction=Location/id][&type=code|system|code][&status=active|inactive|"
+                "suspended]: the master facility list (Locations with the mCSD facility type) "
+                "as a download, streamed (chunked): csv (text/csv, one row per facility: id, "
+                "name, status, a column identifier:<system> per identifier system, latitude, "
+                "longitude, type, ownership, level_1..level_n jurisdiction names, parent_id, "
+                "last_updated; formula-like cells prefixed with an apostrophe; `mahali import "
+                "csv --mapping importers/mappings/mahali-export.json` reads it back), geojson "
+                "(application/geo+json, a Point Feature per facility with a position), ndjson "
+                "(application/fhir+ndjson: the facilities, their Organizations and the "
+                "Locations above them, parents first) or dhis2 (application/json, DHIS2 "
+                "organisationUnits; ids from the https://dhis2.org/orgunit-uid identifier, else "
+                "derived from the resource id); jurisdiction: the facilities below it (404 if "
+                "it does not exist); bad parameters: 400 naming the parameter"));
     json_object_set_new(res, "searchInclude", includes(t, 0));
     json_object_set_new(res, "searchRevInclude", includes(t, 1));
     if (reg_type_is_personal(t))
@@ -204,7 +222,7 @@ web_capability(const web_req *r)
     json_object_set_new(
         rest, "documentation",
         json_string("Writes need Authorization: Bearer <token> with role editor or admin; "
-                    "deletes need admin. "
+                    "deletes and imports ($import) need admin. "
                     "Reads of Organization, Location, HealthcareService, Endpoint and "
                     "OrganizationAffiliation are public unless the operator turned that off; "
                     "Practitioner, PractitionerRole and system history always need a token. "
@@ -221,6 +239,35 @@ web_capability(const web_req *r)
     json_object_set_new(rest, "interaction",
                         json_pack("[{s:s}, {s:s}, {s:s}]", "code", "transaction", "code", "batch",
                                   "code", "history-system"));
+    json_object_set_new(
+        rest, "operation",
+        json_pack(
+            "[{s:s, s:s, s:s}]", "name", "import", "definition",
+            "https://profiles.mahali.health/fhir/OperationDefinition/import", "documentation",
+            "POST [base]/$import?format=csv|geojson|dhis2|fhir|csd[&dry_run=true]"
+            "[&mapping=<mapping JSON, URL-encoded>][&filename=name][&encoding=utf-8|latin-1|"
+            "windows-1252][&delimiter=,|;|||tab][&crs=EPSG:n][&deactivate_missing=true]"
+            "[&fix_swapped=true] (admin only), the file as the request body (any Content-Type; "
+            "gzip is recognised by its first bytes; at most 200 MB unless the operator set "
+            "MAHALI_IMPORT_MAX_BYTES, else 413): imports it in the background exactly as "
+            "`mahali import` does (same mappings, checks, identity by identifier, audit under "
+            "the token's name, report). Answers 202 Accepted, Location [base]/$import/{job}, "
+            "body {\"job\": id, \"status\": \"queued\"}. One import runs at a time and at most "
+            "4 wait: beyond that 429 with Retry-After. GET [base]/$import/{job} (application/"
+            "json): job, status (queued, running, done, failed), format, dry_run, submitted, "
+            "started, finished, progress.rows, report (when done: the JSON report the CLI "
+            "writes, counts and every issue by line) and error (when failed, e.g. the file "
+            "could not be read); GET [base]/$import/{job}/report.csv: the issues as CSV. "
+            "Finished jobs are kept 24 hours (the last 50). Dry run first: post with "
+            "dry_run=true, which writes nothing, show its report (what would be created, "
+            "updated, unchanged, rejected and why), then post the same file again without "
+            "dry_run. mapping: the content of a --mapping file (docs/IMPORT.md), checked "
+            "before the upload is accepted (400 naming the member; it must fit in the 16 KiB "
+            "request head); without it a CSV's mapping is inferred from the header. filename: "
+            "the upload's name (default upload.<format>), kept in each resource's import "
+            "provenance and naming the identifier systems of an inferred mapping, so pass the "
+            "same name as for the CLI to get the same identifiers. A bad parameter is 400 "
+            "naming it."));
     json_object_set_new(cs, "rest", json_pack("[o]", rest));
     return cs;
 }

@@ -56,6 +56,9 @@ negotiate(web_req *r)
     const char *p = web_query(r, "_pretty");
 
     r->pretty = p && strcmp(p, "true") == 0;
+    /* a download in the format its `format` parameter names (text/csv...); errors in JSON */
+    if (strstr(r->ri->local_uri, "/$export-mfl"))
+        return 0;
     if (f) {
         if (strcmp(f, "json") == 0 || strcmp(f, "application/json") == 0 ||
             strncmp(f, "application/fhir+json", 21) == 0)
@@ -761,6 +764,8 @@ web_fhir_handle(web_req *r)
             return method_not_allowed(r, "GET");
         return authorize(r, -1, ACCESS_READ) < 0 ? 401 : do_history(r, -1, NULL);
     }
+    if (strcmp(seg[0], "$import") == 0)
+        return web_import(r, nseg, seg); /* admin only: checked there */
 
     t = reg_type_find(seg[0]);
     if (t < 0) {
@@ -777,6 +782,11 @@ web_fhir_handle(web_req *r)
         if (!is_get)
             return method_not_allowed(r, "GET");
         return authorize(r, t, ACCESS_READ) < 0 ? 401 : web_map_layer(r);
+    }
+    if (nseg == 2 && t == REG_LOCATION && strcmp(seg[1], "$export-mfl") == 0) {
+        if (!is_get)
+            return method_not_allowed(r, "GET");
+        return authorize(r, t, ACCESS_READ) < 0 ? 401 : web_export_mfl(r);
     }
     if (nseg == 2 && t == REG_LOCATION && strcmp(seg[1], "$catchment-check") == 0) {
         if (!is_get)

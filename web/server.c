@@ -11,6 +11,7 @@ struct web_server {
     struct mg_context *ctx;
     web_config cfg;
     int port;
+    web_imports *imports; /* POST /fhir/$import jobs and their worker thread */
 };
 
 static void *
@@ -59,6 +60,7 @@ req_init(web_req *r, struct mg_connection *conn)
     r->cfg = &s->cfg;
     r->th = mg_get_thread_pointer(conn);
     r->arena = core_arena_create();
+    r->imports = s->imports;
 }
 
 static int
@@ -161,8 +163,10 @@ web_server_start(const web_config *cfg, core_err *err)
     cb.init_thread = thread_init;
     cb.exit_thread = thread_exit;
     cb.log_message = log_message;
+    s->imports = web_imports_create(&s->cfg);
     s->ctx = mg_start(&cb, s, options);
     if (!s->ctx) {
+        web_imports_free(s->imports);
         free(s);
         return core_err_set(err, 500, CORE_ISSUE_EXCEPTION,
                             "cannot listen on \"%s\" (address in use or not valid)", cfg->listen),
@@ -190,5 +194,6 @@ web_server_stop(web_server *s)
     if (!s)
         return;
     mg_stop(s->ctx);
+    web_imports_free(s->imports);
     free(s);
 }

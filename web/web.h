@@ -4,6 +4,7 @@
 #ifndef WEB_WEB_H
 #define WEB_WEB_H
 
+#include "importers/importers.h"
 #include "registry/registry.h"
 
 /* Server settings, frozen before the server starts. Strings are borrowed for the server's life. */
@@ -30,5 +31,14 @@ web_server *web_server_start(const web_config *cfg, core_err *err);
 int web_server_port(const web_server *s);
 /** Stop serving and free the server. Waits for requests in flight. */
 void web_server_stop(web_server *s);
+
+/** `mahali import --server URL --token TOKEN`: upload o->file to the server at URL (the FHIR base,
+ *  http:// or https://) as POST [base]/$import with o's options, poll the job until it ends,
+ *  print progress to o->log, and write the job's report to o->report_file (JSON, and the CSV next
+ *  to it). out: the report's counts. Returns 0 when the job ran (rows may have been rejected), or
+ *  -1 with err: the server unreachable or refusing (its OperationOutcome's message), the job
+ *  failed (the importer's message). */
+int web_import_remote(
+    imp_stats *out, const char *server, const char *token, const imp_options *o, core_err *err);
 
 #endif

@@ -18,11 +18,12 @@ typedef struct web_req {
     const web_config *cfg;
     web_thread *th;
     core_arena *arena;
-    const char *base;    /* FHIR base URL, arena-owned */
-    int pretty;          /* _pretty=true */
-    int xml;             /* answer in application/fhir+xml (Accept or _format) */
-    reg_principal who;   /* role NONE when anonymous */
-    int token_presented; /* an Authorization header was given */
+    const char *base;            /* FHIR base URL, arena-owned */
+    int pretty;                  /* _pretty=true */
+    int xml;                     /* answer in application/fhir+xml (Accept or _format) */
+    reg_principal who;           /* role NONE when anonymous */
+    int token_presented;         /* an Authorization header was given */
+    struct web_imports *imports; /* the server's import queue (web/import.c) */
 } web_req;
 
 /** Send a complete response in one write (civetweb stalls on split writes). body may be NULL.
@@ -70,8 +71,23 @@ int web_catchment_check(web_req *r);
 /** GET /fhir/Location/$boundaries: simplified boundaries as GeoJSON for maps. Returns the status.
  */
 int web_map_layer(web_req *r);
+/** GET /fhir/Location/$export-mfl: the master facility list streamed as CSV, GeoJSON, FHIR
+ *  NDJSON or DHIS2 JSON (web/export.c). Returns the status. */
+int web_export_mfl(web_req *r);
 /** Search type t (GET, or POST _search with a form body when post). Returns the status. */
 int web_search(web_req *r, reg_type t, int post);
+
+/* The background imports of one server (web/import.c). */
+typedef struct web_imports web_imports;
+/** Create the import queue and start its worker thread; call before mg_start (reads
+ *  MAHALI_IMPORT_MAX_BYTES and TMPDIR). cfg: borrowed for the server's life. Never NULL. */
+web_imports *web_imports_create(const web_config *cfg);
+/** Stop: the running import stops before its next chunk, queued ones are dropped, every job's
+ *  temporary files are deleted. Call after mg_stop (no request may use im). NULL: no-op. */
+void web_imports_free(web_imports *im);
+/** [base]/$import (POST: upload and queue an import) and [base]/$import/{job}[/report.csv]
+ *  (GET: the job's status and report); admin only. seg[0] is "$import". Returns the status. */
+int web_import(web_req *r, int nseg, char **seg);
 
 /** The FHIR API: handles everything under /fhir. */
 int web_fhir_handle(web_req *r);
