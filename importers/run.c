@@ -823,8 +823,14 @@ write_chunk(imp_ctx *c, imp_rec **recs, int n, core_err *err)
             core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
             goto done;
         }
-        if (reg_check(orgs[i], REG_ORGANIZATION, &who, &verr) < 0 ||
-            reg_check(locs[i], REG_LOCATION, &who, &verr) < 0) {
+        if (sl[i] && so[i] && same_content(sl[i], locs[i]) && same_content(so[i], orgs[i])) {
+            /* what is stored already (it was valid when stored): no check, no write */
+            r->status_out = 304;
+            json_decref(locs[i]);
+            json_decref(orgs[i]);
+            locs[i] = orgs[i] = NULL;
+        } else if (reg_check(orgs[i], REG_ORGANIZATION, &who, &verr) < 0 ||
+                   reg_check(locs[i], REG_LOCATION, &who, &verr) < 0) {
             imp_issue(c, r->line, "error", column_of(r, verr.expr), NULL, "invalid", "%s%s%s",
                       verr.expr[0] ? verr.expr : "", verr.expr[0] ? ": " : "", verr.msg);
             r->status_out = -1;
