@@ -97,9 +97,15 @@ imp__provenance(json_t *r, const imp_prov *p)
                                           core_json_integer(p->line)));
 }
 
+static int
+text_eq(const json_t *j, const char *s)
+{
+    return json_is_string(j) && strcmp(json_string_value(j), s) == 0;
+}
+
 /* meta: the provenance extension (replaced) and the import flag tag (replaced or removed). */
 static void
-meta_set(json_t *r, const imp_prov *p, const char *flag, const char *flag_display)
+meta_set(json_t *r, const imp_prov *p, const char *flag, const char *flag_display, const char *list)
 {
     json_t *meta, *tags;
     imp__provenance(r, p);
@@ -109,6 +115,19 @@ meta_set(json_t *r, const imp_prov *p, const char *flag, const char *flag_displa
     if (flag)
         json_array_append_new(tags, json_pack("{s:s,s:s,s:s}", "system", IMP_FLAG_SYSTEM, "code",
                                               flag, "display", flag_display));
+    if (list) {
+        /* the lists a facility is on accumulate, one tag each; this list's goes last (after the
+         * flag), so that laying the same row over the result again changes nothing */
+        json_t *t;
+        for (size_t k = json_array_size(tags); k-- > 0;) {
+            t = json_array_get(tags, k);
+            if (text_eq(json_object_get(t, "system"), IMP_LIST_SYSTEM) &&
+                text_eq(json_object_get(t, "code"), list))
+                json_array_remove(tags, k);
+        }
+        json_array_append_new(tags,
+                              json_pack("{s:s,s:s}", "system", IMP_LIST_SYSTEM, "code", list));
+    }
     if (!json_array_size(tags))
         json_object_del(meta, "tag");
 }
@@ -208,7 +227,8 @@ imp_build_location(const json_t *stored,
         return NULL;
     if (!fac)
         profile_add(r, MCSD_SD "IHE.mCSD.JurisdictionLocation");
-    meta_set(r, prov, rec->flag, flag_display(rec->flag));
+    meta_set(r, prov, rec->flag, flag_display(rec->flag),
+             rec->kind == IMP_REC_FACILITY ? rec->list : NULL);
     identifiers_set(r, rec);
     json_object_set_new(r, "status", json_string(rec->status ? rec->status : "active"));
     if (rec->name)
@@ -295,7 +315,7 @@ imp_build_organization(const json_t *stored,
         return NULL;
     profile_add(r, fac ? MCSD_SD "IHE.mCSD.FacilityOrganization"
                        : MCSD_SD "IHE.mCSD.JurisdictionOrganization");
-    meta_set(r, prov, NULL, NULL);
+    meta_set(r, prov, NULL, NULL, NULL);
     identifiers_set(r, rec);
     json_object_set_new(r, "active",
                         json_boolean(!rec->status || strcmp(rec->status, "active") == 0));

@@ -14,6 +14,9 @@
 #define IMP_MCSD_TYPES \
     "https://profiles.ihe.net/ITI/mCSD/CodeSystem/IHE.mCSD.Organization.Location.Types"
 #define IMP_FLAG_SYSTEM "https://profiles.mahali.health/fhir/CodeSystem/import-flag"
+/* meta.tag naming the list a facility was imported from (the mapping's source): what
+ * --deactivate-missing scopes to */
+#define IMP_LIST_SYSTEM "https://profiles.mahali.health/fhir/CodeSystem/import-list"
 #define IMP_JURIS_PATH  "https://profiles.mahali.health/fhir/NamingSystem/jurisdiction-path"
 #define IMP_TYPE_LOCAL  "https://profiles.mahali.health/fhir/CodeSystem/facility-type-local"
 #define IMP_OWNER_LOCAL "https://profiles.mahali.health/fhir/CodeSystem/facility-ownership-local"
@@ -58,6 +61,7 @@ typedef struct imp_rec {
                                  "parent_id"), or NULL: used when that is no jurisdiction */
     const char *boundary;     /* a GeoJSON geometry (jurisdictions), or NULL */
     int rejected;             /* an issue already rejects it */
+    const char *list;         /* facilities: the list (mapping source) it belongs to, or NULL */
     json_t *raw;              /* IMP_REC_RESOURCE: the resource as given (owned by the engine) */
     reg_type raw_type;
     /* set by the engine */
@@ -128,6 +132,8 @@ int
 imp_mapping_row(imp_rec *out, imp_ctx *c, const imp_mapping *m, char *const *f, int n, long line);
 /** The identifier systems of the mapping (new array): what --deactivate-missing scopes to. */
 json_t *imp_mapping_systems(const imp_mapping *m);
+/** The list the mapping is for (its "source", a slug). */
+const char *imp_mapping_source(const imp_mapping *m);
 /** CRS of the mapping (0: WGS84). */
 int imp_mapping_crs(const imp_mapping *m);
 void imp_mapping_free(imp_mapping *m);

@@ -886,6 +886,12 @@ imp_mapping_systems(const imp_mapping *m)
     return a;
 }
 
+const char *
+imp_mapping_source(const imp_mapping *m)
+{
+    return m->source;
+}
+
 int
 imp_mapping_crs(const imp_mapping *m)
 {

@@ -1299,6 +1299,7 @@ emit(imp_ctx *c, imp_rec *r, core_err *err)
     d->given_id = dup_str(a, r->given_id);
     d->given_parent = dup_str(a, r->given_parent);
     d->boundary = dup_str(a, r->boundary);
+    d->list = c->map ? imp_mapping_source(c->map) : NULL; /* the mapping outlives the chunk */
     d->raw = r->raw ? json_incref(r->raw) : NULL;
     d->status_out = 0;
     if (c->nrecs >= (c->o->chunk > 0 ? c->o->chunk : CHUNK_DEFAULT))
@@ -1377,7 +1378,7 @@ imp_emit_resource(imp_ctx *c, long line, reg_type t, json_t *res, core_err *err)
 
 /* --deactivate-missing: the list's facilities this file did not name become inactive. */
 static int
-deactivate_missing(imp_ctx *c, json_t *systems, core_err *err)
+deactivate_missing(imp_ctx *c, const char *list, core_err *err)
 {
     json_t *keep = json_array(), *missing = NULL, *res;
     const char *k;
@@ -1396,7 +1397,7 @@ deactivate_missing(imp_ctx *c, json_t *systems, core_err *err)
     }
     json_object_foreach (c->touched, k, v)
         json_array_append_new(keep, json_string(k));
-    if (reg_find_missing(&missing, c->db, systems, keep, err) < 0)
+    if (reg_find_missing(&missing, c->db, IMP_LIST_SYSTEM, list, keep, err) < 0)
         goto done;
     if (tx(c, "BEGIN", err) < 0)
         goto done;
@@ -1754,9 +1755,7 @@ imp_run(imp_stats *out, core_db *db, const imp_options *o, core_err *err)
     if (rc == 0)
         rc = flush(&c, c.seq, err);
     if (rc == 0 && o->deactivate_missing && o->format != IMP_FHIR && c.map) {
-        json_t *systems = imp_mapping_systems(c.map);
-        rc = deactivate_missing(&c, systems, err);
-        json_decref(systems);
+        rc = deactivate_missing(&c, imp_mapping_source(c.map), err);
     }
     if (rc == 0 && !o->dry_run) {
         json_t *st = stats_json(&c.st), *none = json_array();

@@ -142,34 +142,41 @@ reg_find_jurisdictions(
 }
 
 int
-reg_find_missing(json_t **out, core_db *db, json_t *systems, json_t *keep, core_err *err)
+reg_find_missing(json_t **out,
+                 core_db *db,
+                 const char *tag_system,
+                 const char *tag_code,
+                 json_t *keep,
+                 core_err *err)
 {
-    char *text = core_json_dump(keep, NULL), *sys = core_json_dump(systems, NULL);
-    const char *params[3] = { sys, text, MCSD_TYPES };
+    char *text = core_json_dump(keep, NULL);
+    json_t *tag = json_pack("[{s:s,s:s}]", "system", tag_system, "code", tag_code);
+    char *tagtext = core_json_dump(tag, NULL);
+    const char *params[3] = { tagtext, text, MCSD_TYPES };
     PGresult *r;
 
+    json_decref(tag);
     *out = NULL;
-    if (!text || !sys) {
+    if (!text || !tagtext) {
         free(text);
-        free(sys);
+        free(tagtext);
         return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
     }
+    /* a scan of the Locations' meta (once per full refresh; tags are not a search index) */
     r = core_db_query(
         db,
-        "WITH keep AS (SELECT DISTINCT v FROM jsonb_array_elements_text($2::jsonb) v), "
-        "ids AS (SELECT DISTINCT t.id FROM sp_token t "
-        "        WHERE t.rtype = 'Location' AND t.param = 'identifier' "
-        "          AND t.system IN (SELECT jsonb_array_elements_text($1::jsonb))) "
-        "SELECT r.content::text FROM ids t "
-        "JOIN resource r ON r.rtype = 'Location' AND r.id = t.id AND NOT r.deleted "
-        "WHERE NOT EXISTS (SELECT 1 FROM keep WHERE keep.v = t.id) "
+        "WITH keep AS (SELECT DISTINCT v FROM jsonb_array_elements_text($2::jsonb) v) "
+        "SELECT r.content::text FROM resource r "
+        "WHERE r.rtype = 'Location' AND NOT r.deleted "
+        "  AND r.content -> 'meta' -> 'tag' @> $1::jsonb "
+        "  AND NOT EXISTS (SELECT 1 FROM keep WHERE keep.v = r.id) "
         "  AND coalesce(r.content ->> 'status', '') <> 'inactive' "
         "  AND EXISTS (SELECT 1 FROM sp_token y WHERE y.rtype = 'Location' AND y.id = r.id "
         "              AND y.param = 'type' AND y.code = 'facility' AND y.system = $3) "
         "ORDER BY r.id",
         3, params, 0, err);
     free(text);
-    free(sys);
+    free(tagtext);
     if (!r)
         return -1;
     *out = rows_json(r, 0, err);

@@ -185,11 +185,16 @@ int reg_read_many(json_t **out, core_db *db, reg_type t, json_t *ids, core_err *
 int reg_find_jurisdictions(
     json_t **out, core_db *db, const char *parent, const char *name, core_err *err);
 
-/** The live facility Locations (mCSD facility type) that carry an identifier of one of systems
- *  (borrowed JSON array of strings), whose id is not in keep (borrowed JSON array of ids) and
- *  whose status is not inactive: what a full refresh of a list no longer names. *out: new JSON
- * array of resources. Returns 0, or -1 with err. */
-int reg_find_missing(json_t **out, core_db *db, json_t *systems, json_t *keep, core_err *err);
+/** The live facility Locations (mCSD facility type) tagged (meta.tag) with tag_system|tag_code
+ *  (the list an import put them on), whose id is not in keep (borrowed JSON array of ids) and
+ *  whose status is not inactive: what a full refresh of that list no longer names. *out: new
+ *  JSON array of resources. Returns 0, or -1 with err. */
+int reg_find_missing(json_t **out,
+                     core_db *db,
+                     const char *tag_system,
+                     const char *tag_code,
+                     json_t *keep,
+                     core_err *err);
 
 /** For each point of points (borrowed JSON array of [lon, lat, parent Location id or null]),
  *  whether it lies inside the boundary of its parent or nearest ancestor that has one, else
