@@ -132,8 +132,10 @@ int
 imp_mapping_row(imp_rec *out, imp_ctx *c, const imp_mapping *m, char *const *f, int n, long line);
 /** The identifier systems of the mapping (new array): what --deactivate-missing scopes to. */
 json_t *imp_mapping_systems(const imp_mapping *m);
-/** The list the mapping is for (its "source", a slug). */
+/** The mapping's "source" (a slug naming the list). */
 const char *imp_mapping_source(const imp_mapping *m);
+/** The list its rows are put on (the source), or NULL with "list": false. */
+const char *imp_mapping_list(const imp_mapping *m);
 /** CRS of the mapping (0: WGS84). */
 int imp_mapping_crs(const imp_mapping *m);
 void imp_mapping_free(imp_mapping *m);

@@ -40,6 +40,7 @@ typedef struct coded {
 
 struct imp_mapping {
     char *source;
+    int no_list; /* "list": false: rows are not put on a list (no import-list tag) */
     col name;
     idspec ids[IMP_MAX_IDS];
     int nids;
@@ -474,6 +475,14 @@ imp_mapping_parse(const json_t *j, core_err *err)
     if (want_string(v, "source", err) < 0)
         goto fail;
     m->source = slug(v ? json_string_value(v) : "import");
+    v = json_object_get(j, "list");
+    if (v && !json_is_boolean(v)) {
+        core_err_set_at(err, 400, CORE_ISSUE_STRUCTURE, "list",
+                        "list is true (the default: rows are on the list named by source) or "
+                        "false");
+        goto fail;
+    }
+    m->no_list = json_is_false(v);
     if (!json_object_get(j, "name")) {
         core_err_set_at(err, 400, CORE_ISSUE_REQUIRED, "name",
                         "the mapping must name the column holding the facility name (\"name\")");
@@ -738,6 +747,8 @@ imp_mapping_json(const imp_mapping *m)
 {
     json_t *o = json_object(), *a;
     json_object_set_new(o, "source", json_string(m->source));
+    if (m->no_list)
+        json_object_set_new(o, "list", json_false());
     if (m->name.name)
         json_object_set_new(o, "name", json_string(m->name.name));
     if (m->id.name)
@@ -890,6 +901,12 @@ const char *
 imp_mapping_source(const imp_mapping *m)
 {
     return m->source;
+}
+
+const char *
+imp_mapping_list(const imp_mapping *m)
+{
+    return m->no_list ? NULL : m->source;
 }
 
 int

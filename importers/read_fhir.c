@@ -102,7 +102,7 @@ entries(imp_ctx *c, json_t *bundle, core_err *err)
     return 0;
 }
 
-/* NDJSON: one resource per line. first: the first line, already read. */
+/* NDJSON: one resource per line. first: the first line, already read (malloc'd; freed here). */
 static int
 ndjson(imp_ctx *c, FILE *f, char *first, core_err *err)
 {
@@ -125,14 +125,14 @@ ndjson(imp_ctx *c, FILE *f, char *first, core_err *err)
                 imp_reject_row(c, no);
                 json_decref(res);
             } else if (imp_emit_resource(c, no, (reg_type)t, res, err) < 0) {
-                if (line != first)
-                    free(line);
+                free(line);
                 return -1;
             }
         }
         if ((no & 1023) == 0)
             imp_progress_bytes(c, ftell(f));
         if (line == first) {
+            free(first);
             line = NULL;
             cap = 0;
         }

@@ -1299,7 +1299,7 @@ emit(imp_ctx *c, imp_rec *r, core_err *err)
     d->given_id = dup_str(a, r->given_id);
     d->given_parent = dup_str(a, r->given_parent);
     d->boundary = dup_str(a, r->boundary);
-    d->list = c->map ? imp_mapping_source(c->map) : NULL; /* the mapping outlives the chunk */
+    d->list = c->map ? imp_mapping_list(c->map) : NULL; /* the mapping outlives the chunk */
     d->raw = r->raw ? json_incref(r->raw) : NULL;
     d->status_out = 0;
     if (c->nrecs >= (c->o->chunk > 0 ? c->o->chunk : CHUNK_DEFAULT))
@@ -1755,7 +1755,12 @@ imp_run(imp_stats *out, core_db *db, const imp_options *o, core_err *err)
     if (rc == 0)
         rc = flush(&c, c.seq, err);
     if (rc == 0 && o->deactivate_missing && o->format != IMP_FHIR && c.map) {
-        rc = deactivate_missing(&c, imp_mapping_source(c.map), err);
+        if (!imp_mapping_list(c.map))
+            rc = core_err_set_at(err, 400, CORE_ISSUE_VALUE, "mapping",
+                                 "--deactivate-missing needs a list: the mapping says \"list\": "
+                                 "false");
+        else
+            rc = deactivate_missing(&c, imp_mapping_list(c.map), err);
     }
     if (rc == 0 && !o->dry_run) {
         json_t *st = stats_json(&c.st), *none = json_array();
