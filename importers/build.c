@@ -7,6 +7,8 @@
 
 #include <stdio.h>
 
+#include <sodium.h>
+
 #include "importers/imp_int.h"
 
 #define MCSD_SD "https://profiles.ihe.net/ITI/mCSD/StructureDefinition/"
@@ -327,4 +329,29 @@ imp_build_organization(const json_t *stored,
     if (parent_org)
         ref_set(r, "partOf", "Organization", parent_org);
     return r;
+}
+
+const char *
+imp_boundary_data(core_arena *a, const json_t *geom, int epsg)
+{
+    json_t *g = json_pack("{s:O,s:O}", "type", json_object_get(geom, "type"), "coordinates",
+                          json_object_get(geom, "coordinates"));
+    char *text, *b64;
+    size_t len, cap;
+
+    if (!g)
+        return NULL;
+    if (epsg)
+        json_object_set_new(g, "crs",
+                            json_pack("{s:s,s:{s:o}}", "type", "name", "properties", "name",
+                                      json_sprintf("EPSG:%d", epsg)));
+    text = core_json_dump(g, &len);
+    json_decref(g);
+    if (!text)
+        return NULL;
+    cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+    b64 = core_arena_alloc(a, cap);
+    sodium_bin2base64(b64, cap, (const unsigned char *)text, len, sodium_base64_VARIANT_ORIGINAL);
+    free(text);
+    return b64;
 }

@@ -170,6 +170,11 @@ json_t *imp_build_location(const json_t *stored,
                            const imp_rec *rec,
                            const imp_prov *prov,
                            const char *parent_loc);
+/** valueAttachment.data of a location-boundary-geojson extension: the base64 of the geometry's
+ *  type and coordinates as GeoJSON (numbers as written, so a re-import makes the same text); a
+ *  geometry in another CRS carries it as "crs" for the registry to convert (geo_boundary_parse).
+ *  geom: borrowed. Arena-owned; NULL when out of memory. */
+const char *imp_boundary_data(core_arena *a, const json_t *geom, int epsg);
 /** Set r's import-provenance meta extension (replacing an earlier one). */
 void imp__provenance(json_t *r, const imp_prov *p);
 /** The Organization of rec laid over stored; parent_org: the Organization it is partOf. */

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sodium.h>
 
 #include "geo/geo.h"
 #include "importers/imp_int.h"
@@ -309,27 +308,6 @@ closed_now(imp_ctx *c, const unit *u, const char *today)
     return strncmp(s, today, 10) <= 0;
 }
 
-/* valueAttachment.data of the boundary: the base64 of the geometry's GeoJSON (numbers as
- * written, so a re-import makes the same text); in another CRS it carries it as "crs" for the
- * registry to convert. Arena-owned; NULL when out of memory. */
-static const char *
-boundary_of(core_arena *a, json_t *geom, int epsg)
-{
-    char *gj, *b64;
-    size_t len, cap;
-    if (epsg)
-        json_object_set_new(geom, "crs",
-                            json_pack("{s:s,s:{s:o}}", "type", "name", "properties", "name",
-                                      json_sprintf("EPSG:%d", epsg)));
-    if (!(gj = core_json_dump(geom, &len)))
-        return NULL;
-    cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
-    b64 = core_arena_alloc(a, cap);
-    sodium_bin2base64(b64, cap, (const unsigned char *)gj, len, sodium_base64_VARIANT_ORIGINAL);
-    free(gj);
-    return b64;
-}
-
 /* The EPSG code of the coordinates: a FeatureCollection's "crs" (GeoJSON 2008), else --crs;
  * 0 for WGS84, which is what DHIS2 writes. -1 with err (400). */
 static int
@@ -427,7 +405,7 @@ emit_unit(imp_ctx *c, unit *u, int facility, int epsg, const char *today, core_e
                              u->gcolumn);
             free(t);
         }
-    } else if (u->g == G_POLYGON && !(r.boundary = boundary_of(a, u->geom, epsg))) {
+    } else if (u->g == G_POLYGON && !(r.boundary = imp_boundary_data(a, u->geom, epsg))) {
         return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
     }
     return imp_emit(c, &r, err);

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
 
 #include "geo/geo.h"
 #include "importers/imp_int.h"
@@ -59,35 +58,6 @@ cell_of(core_arena *a, const json_t *v)
     out = core_arena_strdup(a, text);
     free(text);
     return out;
-}
-
-/* valueAttachment.data of the location-boundary-geojson extension: the base64 of the geometry
- * as GeoJSON (numbers as written, so a re-import makes the same text). A geometry in another CRS
- * carries it as "crs" for the registry to convert (geo_boundary_parse). Arena-owned; NULL when
- * out of memory. */
-static const char *
-boundary_of(core_arena *a, const json_t *geom, int epsg)
-{
-    json_t *g = json_pack("{s:O,s:O}", "type", json_object_get(geom, "type"), "coordinates",
-                          json_object_get(geom, "coordinates"));
-    char *text, *b64;
-    size_t len, cap;
-
-    if (!g)
-        return NULL;
-    if (epsg)
-        json_object_set_new(g, "crs",
-                            json_pack("{s:s,s:{s:o}}", "type", "name", "properties", "name",
-                                      json_sprintf("EPSG:%d", epsg)));
-    text = core_json_dump(g, &len);
-    json_decref(g);
-    if (!text)
-        return NULL;
-    cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
-    b64 = core_arena_alloc(a, cap);
-    sodium_bin2base64(b64, cap, (const unsigned char *)text, len, sodium_base64_VARIANT_ORIGINAL);
-    free(text);
-    return b64;
 }
 
 /* The position of a Point: coordinates [x, y] (longitude, latitude in WGS84), an optional
@@ -255,7 +225,7 @@ imp_read_geojson(imp_ctx *c, FILE *f, core_err *err)
             point_position(c, &r, json_object_get(geom, "coordinates"));
         } else if (g && (strcmp(g, "Polygon") == 0 || strcmp(g, "MultiPolygon") == 0)) {
             r.kind = IMP_REC_JURISDICTION;
-            if (!(r.boundary = boundary_of(a, geom, geo_epsg))) {
+            if (!(r.boundary = imp_boundary_data(a, geom, geo_epsg))) {
                 core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
                 goto done;
             }

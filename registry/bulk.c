@@ -34,6 +34,23 @@ rows_json(PGresult *r, int col, core_err *err)
     return arr;
 }
 
+/* Each row's column 1 parsed as JSON, keyed by its column 0, into a new object. */
+static json_t *
+rows_keyed(PGresult *r, core_err *err)
+{
+    json_t *obj = json_object();
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *text = PQgetvalue(r, i, 1);
+        json_t *j = core_json_parse(text, strlen(text), err);
+        if (!j) {
+            json_decref(obj);
+            return NULL;
+        }
+        json_object_set_new(obj, PQgetvalue(r, i, 0), j);
+    }
+    return obj;
+}
+
 int
 reg_find_by_identifiers(json_t **out, core_db *db, reg_type t, json_t *keys, core_err *err)
 {
@@ -58,20 +75,9 @@ reg_find_by_identifiers(json_t **out, core_db *db, reg_type t, json_t *keys, cor
     free(text);
     if (!r)
         return -1;
-    *out = json_object();
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *c = PQgetvalue(r, i, 1);
-        json_t *j = core_json_parse(c, strlen(c), err);
-        if (!j) {
-            PQclear(r);
-            json_decref(*out);
-            *out = NULL;
-            return -1;
-        }
-        json_object_set_new(*out, PQgetvalue(r, i, 0), j);
-    }
+    *out = rows_keyed(r, err);
     PQclear(r);
-    return 0;
+    return *out ? 0 : -1;
 }
 
 int
@@ -92,20 +98,9 @@ reg_read_many(json_t **out, core_db *db, reg_type t, json_t *ids, core_err *err)
     free(text);
     if (!r)
         return -1;
-    *out = json_object();
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *c = PQgetvalue(r, i, 1);
-        json_t *j = core_json_parse(c, strlen(c), err);
-        if (!j) {
-            PQclear(r);
-            json_decref(*out);
-            *out = NULL;
-            return -1;
-        }
-        json_object_set_new(*out, PQgetvalue(r, i, 0), j);
-    }
+    *out = rows_keyed(r, err);
     PQclear(r);
-    return 0;
+    return *out ? 0 : -1;
 }
 
 int
@@ -201,26 +196,24 @@ reg_positions_check(json_t **out, core_db *db, json_t *points, core_err *err)
         "           ST_SetSRID(ST_MakePoint((e ->> 1)::float8, (e ->> 0)::float8), 4326) AS sw, "
         "           e ->> 2 AS parent "
         "           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY t(e, o)), "
-        /* the topmost boundaries: countries, or the provinces of a country stored without
-         * one (no ancestor has a boundary) */
-        "roots AS MATERIALIZED (SELECT g.geom FROM sp_geo g "
-        "           WHERE g.rtype = 'Location' AND g.param = 'boundary' "
-        "             AND NOT EXISTS (SELECT 1 FROM sp_below b JOIN sp_geo a "
-        "                               ON a.rtype = 'Location' AND a.id = b.anc "
-        "                              AND a.param = 'boundary' "
-        "                             WHERE b.rtype = 'Location' AND b.id = g.id)), "
-        "ref AS (SELECT p.*, (SELECT g.geom FROM (SELECT p.parent AS id, 0 AS depth "
+        /* the nearest boundary up the point's chain: an index probe per ancestor (OFFSET 0
+         * keeps the planner from scanning every boundary per point), once per point */
+        "ref AS MATERIALIZED (SELECT p.*, (SELECT g.geom FROM (SELECT p.parent AS id, 0 AS depth "
         "                     UNION ALL SELECT b.anc, b.depth FROM sp_below b "
         "                     WHERE b.rtype = 'Location' AND b.id = p.parent) a "
-        "                   JOIN sp_geo g ON g.rtype = 'Location' AND g.id = a.id "
-        "                    AND g.param = 'boundary' ORDER BY a.depth LIMIT 1) AS geom "
-        "        FROM p) "
+        "                   CROSS JOIN LATERAL (SELECT g.geom FROM sp_geo g "
+        "                     WHERE g.rtype = 'Location' AND g.id = a.id "
+        "                       AND g.param = 'boundary' OFFSET 0) g "
+        "                   ORDER BY a.depth LIMIT 1) AS geom "
+        "        FROM p), "
+        "any_boundary AS (SELECT EXISTS (SELECT 1 FROM sp_geo WHERE rtype = 'Location' "
+        "                                AND param = 'boundary') AS yes) "
+        /* the topmost boundaries (no ancestor has one) that cover a point: candidates from the
+         * boundary index by bounding box, then the exact test */
         "SELECT CASE WHEN geom IS NOT NULL THEN ST_Covers(geom, pt) "
-        "            WHEN EXISTS (SELECT 1 FROM roots) THEN "
-        "                 EXISTS (SELECT 1 FROM roots WHERE ST_Covers(roots.geom, pt)) END, "
+        "            WHEN (SELECT yes FROM any_boundary) THEN mahali_in_top_boundary(pt) END, "
         "       CASE WHEN geom IS NOT NULL THEN ST_Covers(geom, sw) "
-        "            WHEN EXISTS (SELECT 1 FROM roots) THEN "
-        "                 EXISTS (SELECT 1 FROM roots WHERE ST_Covers(roots.geom, sw)) END "
+        "            WHEN (SELECT yes FROM any_boundary) THEN mahali_in_top_boundary(sw) END "
         "FROM ref ORDER BY o",
         1, params, 0, err);
     free(text);
@@ -258,45 +251,21 @@ reg_write_batch(reg_batch_item *items,
     /* [{"t": type, "i": id, "c": content, "x": index}, ...]: ids and type names need no
      * escaping (reg_id_valid) */
     for (size_t i = 0; i < n; i++) {
-        json_t *res = items[i].resource, *meta = json_object_get(res, "meta");
-        char *text, *index;
+        char parent[65], pj[80] = "", *text, *index;
         memset(&items[i].w, 0, sizeof(items[i].w));
         if (!reg_id_valid(items[i].id)) {
             *failed = i;
+            free(buf);
             return core_err_set(err, 400, CORE_ISSUE_VALUE, "item %zu: id \"%.64s\" is not valid",
                                 i, items[i].id);
         }
-        json_object_set_new(res, "id", json_string(items[i].id));
-        if (json_is_object(meta)) {
-            json_object_del(meta, "versionId");
-            json_object_del(meta, "lastUpdated");
-        }
-        json_t *idx = reg_index_build(res, (int)items[i].type), *e;
-        const char *parent = NULL;
-        size_t k;
-        /* the partof parent (of the same type): the closure is kept from it */
-        json_array_foreach (idx, k, e) {
-            const char *p = json_string_value(json_object_get(e, "p"));
-            const char *kind = json_string_value(json_object_get(e, "k"));
-            const char *rt = json_string_value(json_object_get(e, "rt"));
-            const char *ri = json_string_value(json_object_get(e, "ri"));
-            if (p && kind && rt && ri && !strcmp(p, "partof") && !strcmp(kind, "r") &&
-                !strcmp(rt, reg_type_name(items[i].type)) && reg_id_valid(ri) &&
-                (!parent || strcmp(ri, parent) < 0))
-                parent = ri;
-        }
-        char pj[80] = "";
-        if (parent)
-            snprintf(pj, sizeof(pj), ",\"p\":\"%s\"", parent);
-        text = core_json_dump(res, NULL);
-        index = core_json_dump(idx, NULL);
-        json_decref(idx);
-        if (!text || !index) {
-            free(text);
-            free(index);
+        if (reg__body_texts(&text, &index, parent, items[i].resource, items[i].type, items[i].id,
+                            err) < 0) {
             free(buf);
-            return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
+            return -1;
         }
+        if (parent[0])
+            snprintf(pj, sizeof(pj), ",\"p\":\"%s\"", parent);
         size_t need = strlen(text) + strlen(index) + strlen(items[i].id) + strlen(pj) + 64;
         if (len + need + 2 > cap) {
             cap = (len + need + 2) * 2;

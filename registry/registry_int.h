@@ -17,6 +17,17 @@ int reg__write_row(reg_write *out,
                    int if_match,
                    const reg_actor *who,
                    core_err *err);
+/** What the store keeps of res (set to id, without a client's meta.versionId/lastUpdated): its
+ *  text and its index rows' text (reg_index_build), both malloc'd into *text, *index; parent
+ *  (may be NULL): the id its partof reference of the same type names, or "". Returns 0, or -1
+ *  with err (500). */
+int reg__body_texts(char **text,
+                    char **index,
+                    char parent[65],
+                    json_t *res,
+                    reg_type t,
+                    const char *id,
+                    core_err *err);
 /** Set id and meta.versionId/lastUpdated in res (the values the store wrote). */
 void reg__stamp(json_t *res, const char *id, int version, const char *instant);
 /** res (stolen) with resourceType, id and meta first (a new object). */

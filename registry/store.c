@@ -176,6 +176,52 @@ reg__stamp(json_t *res, const char *id, int version, const char *instant)
 }
 
 int
+reg__body_texts(char **text,
+                char **index,
+                char parent[65],
+                json_t *res,
+                reg_type t,
+                const char *id,
+                core_err *err)
+{
+    json_t *meta = json_object_get(res, "meta"), *idx, *e;
+    size_t k;
+
+    json_object_set_new(res, "id", json_string(id));
+    /* the server owns versionId and lastUpdated: a client's values are dropped */
+    if (json_is_object(meta)) {
+        json_object_del(meta, "versionId");
+        json_object_del(meta, "lastUpdated");
+    }
+    idx = reg_index_build(res, (int)t);
+    if (parent) {
+        /* the partof parent of the same type (the closure is kept from it); the least id if
+         * there were several */
+        parent[0] = '\0';
+        json_array_foreach (idx, k, e) {
+            const char *p = json_string_value(json_object_get(e, "p"));
+            const char *kind = json_string_value(json_object_get(e, "k"));
+            const char *rt = json_string_value(json_object_get(e, "rt"));
+            const char *ri = json_string_value(json_object_get(e, "ri"));
+            if (p && kind && rt && ri && !strcmp(p, "partof") && !strcmp(kind, "r") &&
+                !strcmp(rt, reg_type_name(t)) && reg_id_valid(ri) &&
+                (!parent[0] || strcmp(ri, parent) < 0))
+                core_strlcpy(parent, ri, 65);
+        }
+    }
+    *text = core_json_dump(res, NULL);
+    *index = core_json_dump(idx, NULL);
+    json_decref(idx);
+    if (!*text || !*index) {
+        free(*text);
+        free(*index);
+        *text = *index = NULL;
+        return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
+    }
+    return 0;
+}
+
+int
 reg__write_row(reg_write *out,
                core_db *db,
                reg_type t,
@@ -192,24 +238,8 @@ reg__write_row(reg_write *out,
 
     memset(out, 0, sizeof(*out));
     core_strlcpy(out->id, id, sizeof(out->id));
-    if (res) {
-        json_t *meta = json_object_get(res, "meta");
-        json_object_set_new(res, "id", json_string(id));
-        /* the server owns versionId and lastUpdated: a client's values are dropped */
-        if (json_is_object(meta)) {
-            json_object_del(meta, "versionId");
-            json_object_del(meta, "lastUpdated");
-        }
-        json_t *idx = reg_index_build(res, (int)t);
-        text = core_json_dump(res, NULL);
-        index = core_json_dump(idx, NULL);
-        json_decref(idx);
-        if (!text || !index) {
-            free(text);
-            free(index);
-            return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
-        }
-    }
+    if (res && reg__body_texts(&text, &index, NULL, res, t, id, err) < 0)
+        return -1;
     snprintf(ifm, sizeof(ifm), "%d", if_match);
     params[0] = reg_type_name(t);
     params[1] = id;

@@ -192,3 +192,19 @@ BEGIN
       FROM mahali_wb w ORDER BY w.ord;
 END;
 $$;
+
+-- Whether p lies inside one of the topmost boundaries (of Locations none of whose ancestors
+-- has a boundary: the countries, or the provinces of a country stored without one). The
+-- import's swapped-coordinates check uses it when a point's own jurisdiction has no boundary.
+-- Candidates come from the boundary index by bounding box.
+CREATE FUNCTION mahali_in_top_boundary(p geometry) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM sp_geo g
+         WHERE g.param = 'boundary' AND g.rtype = 'Location' AND g.geom && p
+           AND ST_Covers(g.geom, p)
+           AND NOT EXISTS (SELECT 1 FROM sp_below b
+                             JOIN sp_geo a ON a.rtype = 'Location' AND a.id = b.anc
+                                          AND a.param = 'boundary'
+                            WHERE b.rtype = 'Location' AND b.id = g.id))
+$$;
