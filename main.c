@@ -438,7 +438,9 @@ cmd_import(const char *format, const char *file, const opts *o)
             return 2;
         }
         db = core_db_create(conninfo, "mahali-import");
+        io.second_db = core_db_create(conninfo, "mahali-import-2");
         rc = core_migrate(db, &err) < 0 ? -1 : imp_run(&st, db, &io, &err);
+        core_db_free(io.second_db);
         core_db_free(db);
         core_cluster_stop(&cl);
     }

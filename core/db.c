@@ -376,3 +376,37 @@ core_db_query(core_db *db,
     }
     return checked(db, res, "query", err);
 }
+
+int
+core_db_send(core_db *db, const char *sql, int nparams, const char *const *params, core_err *err)
+{
+    PGconn *conn;
+    Oid types[CORE_DB_MAX_PARAMS];
+
+    db->sqlstate[0] = '\0';
+    db->errmsg[0] = '\0';
+    if (nparams < 0 || nparams > CORE_DB_MAX_PARAMS)
+        return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "too many statement parameters");
+    if (!(conn = core_db_conn(db, err)) || plan_mode(db, conn, 0, err) < 0)
+        return -1;
+    for (int i = 0; i < nparams; i++)
+        types[i] = 25; /* text */
+    if (!PQsendQueryParams(conn, sql, nparams, types, params, NULL, NULL, 0))
+        return core_db_err(err, db, NULL, "send");
+    return 0;
+}
+
+PGresult *
+core_db_wait(core_db *db, core_err *err)
+{
+    PGconn *conn = db->conn; /* not core_db_conn: a reset would lose the statement in flight */
+    PGresult *last = NULL, *r;
+    if (!conn)
+        return core_err_set(err, 503, CORE_ISSUE_TRANSIENT, "the database is not reachable"), NULL;
+    /* the last result is the statement's; earlier ones (none for one statement) are dropped */
+    while ((r = PQgetResult(conn))) {
+        PQclear(last);
+        last = r;
+    }
+    return checked(db, last, "query", err);
+}

@@ -44,6 +44,14 @@ PGresult *core_db_query(core_db *db,
                         const char *const *params,
                         int prepare,
                         core_err *err);
+/** Send a statement as core_db_query with prepare == 0 does, without waiting for it: fetch its
+ *  result with core_db_wait before anything else is run on db (one at a time per handle).
+ *  Returns 0, or -1 with err (503 when the connection is down). */
+int
+core_db_send(core_db *db, const char *sql, int nparams, const char *const *params, core_err *err);
+/** The result of the statement core_db_send sent, waiting for it; checked as core_db_query
+ *  checks (NULL with err on failure). */
+PGresult *core_db_wait(core_db *db, core_err *err);
 #define CORE_DB_SHAPES     200
 #define CORE_DB_MAX_PARAMS 256
 /** Run fixed SQL text with no parameters (BEGIN, COMMIT, DDL). Returns 0 or -1 with err. */

@@ -47,6 +47,9 @@ typedef struct imp_options {
     int progress;            /* 0 none, 1 plain lines, 2 a bar (terminal) */
     FILE *log;               /* progress and summary (stderr), may be NULL */
     FILE *mapping_out;       /* where an inferred mapping is printed (stdout), may be NULL */
+    core_db *second_db;      /* a second connection to the same database, or NULL: large chunks of
+                                CSV/GeoJSON facilities are then written half on each (PostgreSQL
+                                works on two cores) */
     _Atomic long *rows_read; /* if set: rows read so far, stored as the import goes, so that
                                 another thread may load it (a progress display), or NULL */
     _Atomic int *cancel;     /* if set and non-zero: stop before the next chunk is written

@@ -21,6 +21,7 @@
 #include "importers/imp_int.h"
 
 #define CHUNK_DEFAULT 1000
+#define SPLIT_MIN     400 /* resources in a chunk worth writing on two connections */
 #define CHUNK_MAX     20000
 
 struct imp_ctx {
@@ -32,6 +33,8 @@ struct imp_ctx {
     core_arena *row_arena; /* the reader's strings for the records being read */
     int rows_in_arena;
     long chunks;     /* committed chunks that wrote something */
+    int split;       /* this chunk's writes may go half on o->second_db */
+    int b_open;      /* o->second_db holds this chunk's open transaction */
     long st_written; /* created + updated when the last such chunk committed */
     imp_rec *recs;
     int nrecs, cap;
@@ -482,7 +485,30 @@ write_recs(imp_ctx *c, imp_rec **recs, int n, json_t **locs, json_t **orgs, core
                               locs[i],
                               { 0 } };
     }
-    rc = reg_write_batch(items, k, &failed, c->db, &who, err);
+    if (c->split && k >= SPLIT_MIN) {
+        /* half of the chunk on the second connection, in a transaction of its own that
+         * flush commits (before the first's, which holds the checkpoint); a record's
+         * Organization and Location stay together */
+        size_t mid = 0;
+        for (int i = 0; i < n && mid < k / 2; i++)
+            if (locs[i])
+                mid += orgs[i] ? 2 : 1;
+        core_err e2 = CORE_ERR_INIT;
+        if (core_db_run(c->o->second_db, "BEGIN", err) < 0)
+            rc = -1;
+        else if (reg_write_batch_send(items + mid, k - mid, c->o->second_db, &who, err) < 0) {
+            core_db_run(c->o->second_db, "ROLLBACK", &e2);
+            rc = -1;
+        } else {
+            c->b_open = 1;
+            rc = reg_write_batch(items, mid, &failed, c->db, &who, err);
+            if (reg_write_batch_recv(items + mid, k - mid, c->o->second_db, rc < 0 ? &e2 : err) < 0)
+                rc = -1;
+        }
+        core_err_clear(&e2);
+    } else {
+        rc = reg_write_batch(items, k, &failed, c->db, &who, err);
+    }
     if (rc == 0) {
         k = 0;
         for (int i = 0; i < n; i++) {
@@ -991,6 +1017,53 @@ write_one_by_one(imp_ctx *c, core_err *err)
     return 0;
 }
 
+/* Roll back the second connection's half of the chunk, if it has one open. */
+static void
+b_abort(imp_ctx *c)
+{
+    core_err e = CORE_ERR_INIT;
+    if (c->b_open)
+        core_db_run(c->o->second_db, "ROLLBACK", &e);
+    c->b_open = 0;
+    core_err_clear(&e);
+}
+
+/* Whether this chunk's writes may go half on the second connection: a big enough chunk of
+ * plain facility rows (parents from admin levels, not by identifier), not a dry run. The
+ * jurisdictions they need are then created and committed first, in a transaction of their
+ * own, so that both connections see them. */
+static int
+split_chunk(imp_ctx *c, imp_rec **ptrs, int n)
+{
+    core_err e = CORE_ERR_INIT;
+    char loc[65], org[65];
+    if (!c->o->second_db || c->o->dry_run || 2 * n < SPLIT_MIN ||
+        (c->o->format != IMP_CSV && c->o->format != IMP_GEOJSON))
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (ptrs[i]->parent_system || ptrs[i]->kind != IMP_REC_FACILITY)
+            return 0;
+    if (tx(c, "BEGIN", &e) < 0)
+        goto no;
+    for (int i = 0; i < n; i++)
+        if (parent_of(loc, org, c, ptrs[i], &e) < 0) {
+            core_err x = CORE_ERR_INIT;
+            tx(c, "ROLLBACK", &x);
+            core_err_clear(&x);
+            juris_rollback(c);
+            goto no;
+        }
+    if (tx(c, "COMMIT", &e) < 0) {
+        juris_rollback(c);
+        goto no;
+    }
+    juris_commit(c);
+    return 1;
+no:
+    core_err_clear(&e); /* the chunk goes the plain way, which reports what is wrong */
+    return 0;
+}
+
 /* Write the chunk: one transaction with the checkpoint and the chunk's issues. */
 static int
 flush(imp_ctx *c, long next_line, core_err *err)
@@ -1012,12 +1085,23 @@ flush(imp_ctx *c, long next_line, core_err *err)
         if (!c->recs[i].rejected)
             ptrs[n++] = &c->recs[i];
     c->writing = 1;
+    c->split = split_chunk(c, ptrs, n);
     if (tx(c, "BEGIN", err) < 0)
         goto fail;
     rc = n ? write_chunk(c, ptrs, n, &e) : 0;
     if (rc == 0 && tx(c, "SET CONSTRAINTS ALL IMMEDIATE", &e) < 0)
         rc = -1;
+    if (rc == 0 && c->b_open) {
+        /* the second half first: the checkpoint commits with the first half, after it */
+        if (core_db_run(c->o->second_db, "SET CONSTRAINTS ALL IMMEDIATE", &e) < 0 ||
+            core_db_run(c->o->second_db, "COMMIT", &e) < 0)
+            rc = -1;
+        else
+            c->b_open = 0;
+    }
     if (rc < 0) {
+        b_abort(c);
+        c->split = 0;
         if (e.status == 503) {
             *err = e;
             tx(c, "ROLLBACK", &e);
@@ -1127,6 +1211,8 @@ flush(imp_ctx *c, long next_line, core_err *err)
     progress(c, 0);
     return 0;
 fail:
+    b_abort(c);
+    c->split = 0;
     c->writing = 0;
     free(ptrs);
     return -1;

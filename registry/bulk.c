@@ -232,24 +232,16 @@ reg_positions_check(json_t **out, core_db *db, json_t *points, core_err *err)
     return 0;
 }
 
-int
-reg_write_batch(reg_batch_item *items,
-                size_t n,
-                size_t *failed,
-                core_db *db,
-                const reg_actor *who,
-                core_err *err)
+/* The batch's JSON text (malloc'd into *buf), each item's resource stamped with its id. */
+static int
+batch_text(char **out, reg_batch_item *items, size_t n, size_t *failed, core_err *err)
 {
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    const char *params[2];
-    PGresult *r;
 
-    *failed = 0;
-    if (!n)
-        return 0;
-    /* [{"t": type, "i": id, "c": content, "x": index}, ...]: ids and type names need no
-     * escaping (reg_id_valid) */
+    *out = NULL;
+    /* [{"t": type, "i": id, "c": content, "x": index, "p": parent}, ...]: ids and type names
+     * need no escaping (reg_id_valid) */
     for (size_t i = 0; i < n; i++) {
         char parent[65], pj[80] = "", *text, *index;
         memset(&items[i].w, 0, sizeof(items[i].w));
@@ -280,21 +272,22 @@ reg_write_batch(reg_batch_item *items,
     }
     buf[len++] = ']';
     buf[len] = '\0';
-    params[0] = who && who->name ? who->name : "system";
-    params[1] = buf;
+    *out = buf;
+    return 0;
+}
 
-    r = core_db_query(db,
-                      "SELECT o_ord, o_version, o_instant, o_created, o_noop "
-                      "FROM mahali_write_batch($1, $2::jsonb)",
-                      2, params, 1, err);
-    free(buf);
-    if (!r)
-        return -1;
+static const char BATCH_SQL[] = "SELECT o_ord, o_version, o_instant, o_created, o_noop "
+                                "FROM mahali_write_batch($1, $2::jsonb)";
+
+/* The outcome rows of mahali_write_batch into items. */
+static void
+batch_outcome(reg_batch_item *items, size_t n, PGresult *r)
+{
     for (int k = 0; k < PQntuples(r); k++) {
         size_t i = (size_t)atol(PQgetvalue(r, k, 0)) - 1;
-        reg_write *w = &items[i].w;
         if (i >= n)
             continue;
+        reg_write *w = &items[i].w;
         core_strlcpy(w->id, items[i].id, sizeof(w->id));
         w->version = atoi(PQgetvalue(r, k, 1));
         core_strlcpy(w->last_updated, PQgetvalue(r, k, 2), sizeof(w->last_updated));
@@ -302,6 +295,61 @@ reg_write_batch(reg_batch_item *items,
         w->noop = PQgetvalue(r, k, 4)[0] == 't';
         reg__stamp(items[i].resource, items[i].id, w->version, w->last_updated);
     }
+}
+
+int
+reg_write_batch(reg_batch_item *items,
+                size_t n,
+                size_t *failed,
+                core_db *db,
+                const reg_actor *who,
+                core_err *err)
+{
+    char *buf;
+    const char *params[2];
+    PGresult *r;
+
+    *failed = 0;
+    if (!n)
+        return 0;
+    if (batch_text(&buf, items, n, failed, err) < 0)
+        return -1;
+    params[0] = who && who->name ? who->name : "system";
+    params[1] = buf;
+    r = core_db_query(db, BATCH_SQL, 2, params, 1, err);
+    free(buf);
+    if (!r)
+        return -1;
+    batch_outcome(items, n, r);
+    PQclear(r);
+    return 0;
+}
+
+int
+reg_write_batch_send(
+    reg_batch_item *items, size_t n, core_db *db, const reg_actor *who, core_err *err)
+{
+    char *buf;
+    size_t failed;
+    const char *params[2];
+    int rc;
+
+    if (batch_text(&buf, items, n, &failed, err) < 0)
+        return -1;
+    params[0] = who && who->name ? who->name : "system";
+    params[1] = buf;
+    rc = core_db_send(db, BATCH_SQL, 2, params, err);
+    free(buf);
+    return rc;
+}
+
+int
+reg_write_batch_recv(reg_batch_item *items, size_t n, core_db *db, core_err *err)
+{
+    PGresult *r = core_db_wait(db, err);
+    if (!r)
+        return -1;
+    batch_outcome(items, n, r);
     PQclear(r);
     return 0;
 }

@@ -221,6 +221,13 @@ int reg_write_batch(reg_batch_item *items,
                     core_db *db,
                     const reg_actor *who,
                     core_err *err);
+/** reg_write_batch in two halves, for writing on a second connection while the first works:
+ *  send returns once the batch is on its way (0, or -1 with err); recv waits for it and fills
+ *  items[i].w (0, or -1 with err: the transaction on db is then aborted). Nothing else may run
+ *  on db in between. */
+int reg_write_batch_send(
+    reg_batch_item *items, size_t n, core_db *db, const reg_actor *who, core_err *err);
+int reg_write_batch_recv(reg_batch_item *items, size_t n, core_db *db, core_err *err);
 
 /** Refresh the planner's statistics of the tables a bulk load's plans depend on (ANALYZE),
  *  outside a transaction: a load that grows them tenfold would otherwise run on plans made for
