@@ -19,7 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-
 #include "geo/geo.h"
 #include "importers/imp_int.h"
 

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "geo/geo.h"
 #include "importers/imp_int.h"
 
