@@ -17,7 +17,6 @@
 /* meta.tag naming the list a facility was imported from (the mapping's source): what
  * --deactivate-missing scopes to */
 #define IMP_LIST_SYSTEM "https://profiles.mahali.health/fhir/CodeSystem/import-list"
-#define IMP_JURIS_PATH  "https://profiles.mahali.health/fhir/NamingSystem/jurisdiction-path"
 #define IMP_TYPE_LOCAL  "https://profiles.mahali.health/fhir/CodeSystem/facility-type-local"
 #define IMP_OWNER_LOCAL "https://profiles.mahali.health/fhir/CodeSystem/facility-ownership-local"
 #define IMP_ROW_KEY     "https://profiles.mahali.health/fhir/NamingSystem/row-key"
@@ -130,10 +129,6 @@ imp_mapping *imp_mapping_for(imp_ctx *c, char *const *header, int n, core_err *e
  *  (skipped), -1 with err. */
 int
 imp_mapping_row(imp_rec *out, imp_ctx *c, const imp_mapping *m, char *const *f, int n, long line);
-/** The identifier systems of the mapping (new array): what --deactivate-missing scopes to. */
-json_t *imp_mapping_systems(const imp_mapping *m);
-/** The mapping's "source" (a slug naming the list). */
-const char *imp_mapping_source(const imp_mapping *m);
 /** The list its rows are put on (the source), or NULL with "list": false. */
 const char *imp_mapping_list(const imp_mapping *m);
 /** CRS of the mapping (0: WGS84). */
@@ -195,6 +190,10 @@ int imp_read_fhir(imp_ctx *c, FILE *f, core_err *err);
  *  *buf malloc'd. Returns 0, or -1 with err (413 too big, 500 read error). */
 #define IMP_MAX_DOCUMENT ((size_t)512 << 20)
 int imp_slurp(char **buf, size_t *len, FILE *f, core_err *err);
+/** A whole JSON document from f (a byte-order mark and leading white space skipped): *doc new
+ *  reference, *size the position reached in f (for progress; -1 when f is a pipe). Returns 0, or -1
+ * with err (400 empty or not JSON, 413, 500). */
+int imp_json_document(json_t **doc, long *size, FILE *f, core_err *err);
 
 /** Text helpers: trimmed copy in the arena with runs of spaces (and no-break spaces) kept as
  *  written; NULL for an empty or blank cell. */

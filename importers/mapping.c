@@ -885,24 +885,6 @@ imp_mapping_free(imp_mapping *m)
     free(m);
 }
 
-json_t *
-imp_mapping_systems(const imp_mapping *m)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < m->nids; i++)
-        if (m->ids[i].system)
-            json_array_append_new(a, json_string(m->ids[i].system));
-    if (m->key_system)
-        json_array_append_new(a, json_string(m->key_system));
-    return a;
-}
-
-const char *
-imp_mapping_source(const imp_mapping *m)
-{
-    return m->source;
-}
-
 const char *
 imp_mapping_list(const imp_mapping *m)
 {

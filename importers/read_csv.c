@@ -1,9 +1,22 @@
 /* CSV: the spreadsheet exports (importers/csv.c reads them), through a mapping given or
  * inferred from the header (importers/mapping.c). */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "importers/imp_int.h"
+
+/* Put "<what>: " before err's message. */
+static void __attribute__((format(printf, 2, 3))) msg_prefix(core_err *err, const char *fmt, ...)
+{
+    char what[128], m[sizeof(err->msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    snprintf(m, sizeof(m), "%s: %.*s", what, (int)(sizeof(m) - sizeof(what) - 3), err->msg);
+    core_strlcpy(err->msg, m, sizeof(err->msg));
+}
 
 /* The mapping file's JSON. */
 static imp_mapping *
@@ -27,18 +40,13 @@ load_mapping(const char *path, core_err *err)
     j = core_json_parse(buf, len, err);
     free(buf);
     if (!j) {
-        char m2[sizeof(err->msg)];
-        snprintf(m2, sizeof(m2), "the mapping %.40s is not valid JSON: %.180s", path, err->msg);
-        core_strlcpy(err->msg, m2, sizeof(err->msg));
+        msg_prefix(err, "the mapping %.40s is not valid JSON", path);
         return NULL;
     }
     m = imp_mapping_parse(j, err);
     json_decref(j);
-    if (!m) {
-        char m2[sizeof(err->msg)];
-        snprintf(m2, sizeof(m2), "mapping %.40s: %.200s", path, err->msg);
-        core_strlcpy(err->msg, m2, sizeof(err->msg));
-    }
+    if (!m)
+        msg_prefix(err, "mapping %.40s", path);
     return m;
 }
 
@@ -111,12 +119,8 @@ imp_read_csv(imp_ctx *c, FILE *f, core_err *err)
     if (got <= 0) {
         if (got == 0)
             core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "the file is empty: no header row");
-        else {
-            char m2[sizeof(err->msg)];
-            snprintf(m2, sizeof(m2), "the header cannot be read (%.60s): %.160s", err->expr,
-                     err->msg);
-            core_strlcpy(err->msg, m2, sizeof(err->msg));
-        }
+        else
+            msg_prefix(err, "the header cannot be read (%.60s)", err->expr);
         goto done;
     }
     nheader = row.nfields;

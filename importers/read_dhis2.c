@@ -413,8 +413,8 @@ emit_unit(imp_ctx *c, unit *u, int facility, int epsg, const char *today, core_e
 int
 imp_read_dhis2(imp_ctx *c, FILE *f, core_err *err)
 {
-    char *buf = NULL, today[16];
-    size_t len, n = 0, i;
+    char today[16];
+    size_t n = 0, i;
     json_t *doc = NULL, *arr, *idx = NULL, *e;
     unit *u = NULL, **order = NULL;
     imp_mapping *m;
@@ -423,18 +423,9 @@ imp_read_dhis2(imp_ctx *c, FILE *f, core_err *err)
     time_t now = time(NULL);
     struct tm tm;
 
-    if (imp_slurp(&buf, &len, f, err) < 0)
+    long total;
+    if (imp_json_document(&doc, &total, f, err) < 0)
         return -1;
-    long total = ftell(f);
-    const char *p = buf + strspn(buf, " \t\r\n");
-    if (strncmp(p, "\xEF\xBB\xBF", 3) == 0)
-        p += 3;
-    if (!*p) {
-        core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "the file is empty");
-        goto done;
-    }
-    if (!(doc = core_json_parse(p, len - (size_t)(p - buf), err)))
-        goto done;
     const char *type = text(doc, "type");
     if (json_is_array(doc)) {
         arr = doc;
@@ -550,6 +541,5 @@ done:
     free(order);
     json_decref(idx);
     json_decref(doc);
-    free(buf);
     return rc;
 }

@@ -85,25 +85,15 @@ point_position(imp_ctx *c, imp_rec *r, const json_t *coords)
 int
 imp_read_geojson(imp_ctx *c, FILE *f, core_err *err)
 {
-    char *buf = NULL, **header = NULL, **row = NULL;
-    size_t len, nfeat, i;
+    char **header = NULL, **row = NULL;
+    size_t nfeat, i;
     json_t *doc = NULL, *feats, *one = NULL, *cols = NULL, *feat, *crs;
     imp_mapping *m;
     int n = 0, rc = -1, file_epsg = -1, geo_epsg;
     long total;
 
-    if (imp_slurp(&buf, &len, f, err) < 0)
+    if (imp_json_document(&doc, &total, f, err) < 0)
         return -1;
-    total = ftell(f);
-    const char *p = buf + strspn(buf, " \t\r\n");
-    if (strncmp(p, "\xEF\xBB\xBF", 3) == 0)
-        p += 3;
-    if (!*p) {
-        core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "the file is empty");
-        goto done;
-    }
-    if (!(doc = core_json_parse(p, len - (size_t)(p - buf), err)))
-        goto done;
     const json_t *type = json_object_get(doc, "type");
     const char *tname = core_json_is_text(type) ? json_string_value(type) : NULL;
     if (tname && strcmp(tname, "Feature") == 0) {
@@ -253,6 +243,5 @@ done:
     json_decref(cols);
     json_decref(one);
     json_decref(doc);
-    free(buf);
     return rc;
 }

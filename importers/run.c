@@ -1674,6 +1674,28 @@ imp_slurp(char **buf, size_t *len, FILE *f, core_err *err)
     return 0;
 }
 
+int
+imp_json_document(json_t **doc, long *size, FILE *f, core_err *err)
+{
+    char *buf;
+    size_t len;
+    const char *p;
+
+    *doc = NULL;
+    if (imp_slurp(&buf, &len, f, err) < 0)
+        return -1;
+    *size = ftell(f); /* of the file as stored (-1 through gzip): what progress is measured in */
+    p = buf + strspn(buf, " \t\r\n");
+    if (strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
+    if (!*p)
+        core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "the file is empty");
+    else
+        *doc = core_json_parse(p, len - (size_t)(p - buf), err);
+    free(buf);
+    return *doc ? 0 : -1;
+}
+
 /* The file's SHA-256 ("sha256:<hex>") and size. */
 static int
 checksum(char out[80], long *size, const char *path, core_err *err)

@@ -51,27 +51,19 @@ rows_keyed(PGresult *r, core_err *err)
     return obj;
 }
 
-int
-reg_find_by_identifiers(json_t **out, core_db *db, reg_type t, json_t *keys, core_err *err)
+/* Run sql with $1 = first and $2 = arg as JSON text; the rows keyed as rows_keyed does. */
+static int
+keyed_query(
+    json_t **out, core_db *db, const char *sql, const char *first, const json_t *arg, core_err *err)
 {
-    char *text = core_json_dump(keys, NULL);
-    const char *params[2] = { reg_type_name(t), text };
+    char *text = core_json_dump(arg, NULL);
+    const char *params[2] = { first, text };
     PGresult *r;
 
     *out = NULL;
     if (!text)
         return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
-    r = core_db_query(
-        db,
-        /* one index probe per key (a hash of every identifier of the type
-         * would grow with the registry) */
-        "SELECT k.s || '|' || k.v, r.content::text "
-        "FROM (SELECT DISTINCT e ->> 0 AS s, e ->> 1 AS v "
-        "      FROM jsonb_array_elements($2::jsonb) e) k "
-        "CROSS JOIN LATERAL (SELECT t.id FROM sp_token t WHERE t.rtype = $1 "
-        "  AND t.param = 'identifier' AND t.code = k.v AND t.system = k.s OFFSET 0) t "
-        "JOIN resource r ON r.rtype = $1 AND r.id = t.id AND NOT r.deleted",
-        2, params, 1, err);
+    r = core_db_query(db, sql, 2, params, 1, err);
     free(text);
     if (!r)
         return -1;
@@ -81,26 +73,29 @@ reg_find_by_identifiers(json_t **out, core_db *db, reg_type t, json_t *keys, cor
 }
 
 int
+reg_find_by_identifiers(json_t **out, core_db *db, reg_type t, json_t *keys, core_err *err)
+{
+    /* one index probe per key (a hash of every identifier of the type would grow with the
+     * registry) */
+    return keyed_query(out, db,
+                       "SELECT k.s || '|' || k.v, r.content::text "
+                       "FROM (SELECT DISTINCT e ->> 0 AS s, e ->> 1 AS v "
+                       "      FROM jsonb_array_elements($2::jsonb) e) k "
+                       "CROSS JOIN LATERAL (SELECT t.id FROM sp_token t WHERE t.rtype = $1 "
+                       "  AND t.param = 'identifier' AND t.code = k.v AND t.system = k.s "
+                       "  OFFSET 0) t "
+                       "JOIN resource r ON r.rtype = $1 AND r.id = t.id AND NOT r.deleted",
+                       reg_type_name(t), keys, err);
+}
+
+int
 reg_read_many(json_t **out, core_db *db, reg_type t, json_t *ids, core_err *err)
 {
-    char *text = core_json_dump(ids, NULL);
-    const char *params[2] = { reg_type_name(t), text };
-    PGresult *r;
-
-    *out = NULL;
-    if (!text)
-        return core_err_set(err, 500, CORE_ISSUE_EXCEPTION, "out of memory");
-    r = core_db_query(db,
-                      "SELECT r.id, r.content::text FROM resource r "
-                      "WHERE r.rtype = $1 AND NOT r.deleted "
-                      "  AND r.id IN (SELECT jsonb_array_elements_text($2::jsonb))",
-                      2, params, 1, err);
-    free(text);
-    if (!r)
-        return -1;
-    *out = rows_keyed(r, err);
-    PQclear(r);
-    return *out ? 0 : -1;
+    return keyed_query(out, db,
+                       "SELECT r.id, r.content::text FROM resource r "
+                       "WHERE r.rtype = $1 AND NOT r.deleted "
+                       "  AND r.id IN (SELECT jsonb_array_elements_text($2::jsonb))",
+                       reg_type_name(t), ids, err);
 }
 
 int
