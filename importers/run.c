@@ -6,6 +6,7 @@
  * itself. Identity: a record is the facility that already carries one of its identifiers, else
  * a new one whose ids derive from its first identifier (a re-run makes the same ids). */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -35,6 +36,7 @@ struct imp_ctx {
     long chunks;     /* committed chunks that wrote something */
     int split;       /* this chunk's writes may go half on o->second_db */
     int b_open;      /* o->second_db holds this chunk's open transaction */
+    long split_line; /* with b_open: the first line of the second half */
     long st_written; /* created + updated when the last such chunk committed */
     imp_rec *recs;
     int nrecs, cap;
@@ -464,6 +466,23 @@ parent_of(char loc[65], char org[65], imp_ctx *c, imp_rec *rec, core_err *err)
 /* ---- writing a chunk ----------------------------------------------------------------------------
  */
 
+/* Where the items of a chunk split in two halves, a record's items together: the number of
+ * items of the first half; c->split_line becomes the line of the second half's first record
+ * (CSV and GeoJSON lines increase). k when there is no second half. */
+static size_t
+split_point(imp_ctx *c, imp_rec **recs, int n, json_t **locs, json_t **orgs, size_t k)
+{
+    size_t mid = 0;
+    int first2 = 0;
+    for (; first2 < n && mid < k / 2; first2++)
+        if (locs[first2])
+            mid += orgs[first2] ? 2 : 1;
+    while (first2 < n && !locs[first2])
+        first2++;
+    c->split_line = first2 < n ? recs[first2]->line : LONG_MAX;
+    return first2 < n ? mid : k;
+}
+
 static int
 write_recs(imp_ctx *c, imp_rec **recs, int n, json_t **locs, json_t **orgs, core_err *err)
 {
@@ -485,14 +504,11 @@ write_recs(imp_ctx *c, imp_rec **recs, int n, json_t **locs, json_t **orgs, core
                               locs[i],
                               { 0 } };
     }
-    if (c->split && k >= SPLIT_MIN) {
+    if (c->split && k >= SPLIT_MIN && split_point(c, recs, n, locs, orgs, k) < k) {
         /* half of the chunk on the second connection, in a transaction of its own that
          * flush commits (before the first's, which holds the checkpoint); a record's
          * Organization and Location stay together */
-        size_t mid = 0;
-        for (int i = 0; i < n && mid < k / 2; i++)
-            if (locs[i])
-                mid += orgs[i] ? 2 : 1;
+        size_t mid = split_point(c, recs, n, locs, orgs, k);
         core_err e2 = CORE_ERR_INIT;
         if (core_db_run(c->o->second_db, "BEGIN", err) < 0)
             rc = -1;
@@ -1017,6 +1033,32 @@ write_one_by_one(imp_ctx *c, core_err *err)
     return 0;
 }
 
+/* Save the checkpoint on db, in its open transaction: the counters s plus the warnings among
+ * counted (the chunk's issues up to this point), `records` records done, and the issues this
+ * transaction adds (saved). */
+static int
+checkpoint(imp_ctx *c,
+           core_db *db,
+           const imp_stats *s,
+           long records,
+           json_t *counted,
+           json_t *saved,
+           core_err *err)
+{
+    imp_stats t = *s;
+    json_t *i, *state;
+    size_t k;
+    int rc;
+    json_array_foreach (counted, k, i)
+        if (strcmp(json_string_value(json_object_get(i, "severity")), "warning") == 0)
+            t.warnings++;
+    t.jurisdictions += (long)json_array_size(c->pending);
+    state = stats_json(&t);
+    rc = reg_checkpoint_put(db, c->source, c->base, records, state, saved, 0, 0, err);
+    json_decref(state);
+    return rc;
+}
+
 /* Roll back the second connection's half of the chunk, if it has one open. */
 static void
 b_abort(imp_ctx *c)
@@ -1033,7 +1075,7 @@ b_abort(imp_ctx *c)
  * jurisdictions they need are then created and committed first, in a transaction of their
  * own, so that both connections see them. */
 static int
-split_chunk(imp_ctx *c, imp_rec **ptrs, int n)
+split_chunk(imp_ctx *c, imp_rec **ptrs, int n, long done)
 {
     core_err e = CORE_ERR_INIT;
     char loc[65], org[65];
@@ -1053,7 +1095,14 @@ split_chunk(imp_ctx *c, imp_rec **ptrs, int n)
             juris_rollback(c);
             goto no;
         }
-    if (tx(c, "COMMIT", &e) < 0) {
+    /* the checkpoint counts them (the records done stay as they were) */
+    json_t *none = json_array();
+    int rc = checkpoint(c, c->db, &c->st, done, none, none, &e);
+    json_decref(none);
+    if (rc < 0 || tx(c, "COMMIT", &e) < 0) {
+        core_err x = CORE_ERR_INIT;
+        tx(c, "ROLLBACK", &x);
+        core_err_clear(&x);
         juris_rollback(c);
         goto no;
     }
@@ -1085,20 +1134,16 @@ flush(imp_ctx *c, long next_line, core_err *err)
         if (!c->recs[i].rejected)
             ptrs[n++] = &c->recs[i];
     c->writing = 1;
-    c->split = split_chunk(c, ptrs, n);
+    c->split = split_chunk(c, ptrs, n, next_line - c->nrecs);
     if (tx(c, "BEGIN", err) < 0)
         goto fail;
     rc = n ? write_chunk(c, ptrs, n, &e) : 0;
     if (rc == 0 && tx(c, "SET CONSTRAINTS ALL IMMEDIATE", &e) < 0)
         rc = -1;
-    if (rc == 0 && c->b_open) {
-        /* the second half first: the checkpoint commits with the first half, after it */
-        if (core_db_run(c->o->second_db, "SET CONSTRAINTS ALL IMMEDIATE", &e) < 0 ||
-            core_db_run(c->o->second_db, "COMMIT", &e) < 0)
-            rc = -1;
-        else
-            c->b_open = 0;
-    }
+    /* the second half's references checked now, before either half commits */
+    if (rc == 0 && c->b_open &&
+        core_db_run(c->o->second_db, "SET CONSTRAINTS ALL IMMEDIATE", &e) < 0)
+        rc = -1;
     if (rc < 0) {
         b_abort(c);
         c->split = 0;
@@ -1116,10 +1161,13 @@ flush(imp_ctx *c, long next_line, core_err *err)
         if (tx(c, "BEGIN", err) < 0 || write_one_by_one(c, err) < 0)
             goto fail;
     }
-    /* the outcome of each record */
-    imp_stats s = c->st;
+    /* the outcome of each record; with two halves, s1 is the first half's alone */
+    imp_stats s = c->st, s1 = c->st;
+    long done1 = next_line - c->nrecs;
     for (int i = 0; i < c->nrecs; i++) {
         imp_rec *r = &c->recs[i];
+        if (c->b_open && r->line == c->split_line)
+            s1 = s, done1 = next_line - c->nrecs + i;
         if (r->rejected || r->status_out <= 0)
             s.rejected++;
         else if (r->status_out == 201)
@@ -1133,26 +1181,35 @@ flush(imp_ctx *c, long next_line, core_err *err)
     }
     json_array_extend(c->read_issues, c->write_issues);
     if (!c->o->dry_run) {
-        json_t *state;
-        long warnings = s.warnings;
-        json_t *i;
+        /* each half is a chunk of its own, committed with its checkpoint: the first half, then
+         * the second, so that a kill between them leaves a whole first half and a checkpoint
+         * saying so */
+        json_t *issues1 = json_array(), *issues2 = json_array(), *i;
         size_t k;
-        json_array_foreach (c->read_issues, k, i)
-            if (strcmp(json_string_value(json_object_get(i, "severity")), "warning") == 0)
-                warnings++;
-        s.warnings = warnings;
-        s.jurisdictions += (long)json_array_size(c->pending);
-        state = stats_json(&s);
-        s.warnings = c->st.warnings;
-        s.jurisdictions = c->st.jurisdictions;
-        rc = reg_checkpoint_put(c->db, c->source, c->base, next_line, state, c->read_issues, 0, 0,
-                                err);
-        json_decref(state);
+        json_array_foreach (c->read_issues, k, i) {
+            long line = (long)json_integer_value(json_object_get(i, "line"));
+            json_array_append(c->b_open && line >= c->split_line ? issues2 : issues1, i);
+        }
+        rc = checkpoint(c, c->db, c->b_open ? &s1 : &s, c->b_open ? done1 : next_line, issues1,
+                        issues1, err);
         if (rc < 0 || tx(c, "COMMIT", err) < 0) {
             tx(c, "ROLLBACK", &e);
             core_err_clear(&e);
+            json_decref(issues1);
+            json_decref(issues2);
             goto fail;
         }
+        if (c->b_open) {
+            rc = checkpoint(c, c->o->second_db, &s, next_line, c->read_issues, issues2, err);
+            if (rc < 0 || core_db_run(c->o->second_db, "COMMIT", err) < 0) {
+                json_decref(issues1);
+                json_decref(issues2);
+                goto fail; /* the first half and its checkpoint stay: --resume goes on from it */
+            }
+            c->b_open = 0;
+        }
+        json_decref(issues1);
+        json_decref(issues2);
     } else if (tx(c, "ROLLBACK", err) < 0) {
         goto fail;
     }
