@@ -25,7 +25,8 @@ typedef struct opts {
     const char *name;
     const char *base_url;
     const char *mapping, *report, *encoding, *delimiter, *crs, *chunk, *actor, *server, *token;
-    int demo;
+    const char *from, *types, *interval;
+    int demo, follow;
     int help;
     int dry_run, deactivate_missing, resume, fix_swapped, quiet;
 } opts;
@@ -33,46 +34,52 @@ typedef struct opts {
 static void
 usage(FILE *f)
 {
-    fputs("mahali " MAHALI_VERSION " - national registry of health facilities and health workers\n"
-          "\n"
-          "usage: mahali COMMAND [options]\n"
-          "\n"
-          "commands:\n"
-          "  serve [--listen HOST:PORT] [--data DIR] [--database URL] [--demo]\n"
-          "                      serve the FHIR API (default 127.0.0.1:8080, FHIR base /fhir)\n"
-          "  token create --role reader|editor|admin [--name TEXT] [--data DIR | --database URL]\n"
-          "                      create a bearer token; it is printed as the last line\n"
-          "  migrate [--data DIR | --database URL]\n"
-          "                      apply the database migrations\n"
-          "  reindex [--data DIR | --database URL]\n"
-          "                      rebuild the search and spatial indexes (after an upgrade)\n"
-          "  db start|stop|url|status [--data DIR]\n"
-          "                      manage the embedded PostgreSQL cluster\n"
-          "  import FORMAT FILE [--mapping FILE] [--report FILE] [--dry-run] [--resume]\n"
-          "         [--deactivate-missing] [--encoding ENC] [--delimiter C] [--crs EPSG:N]\n"
-          "         [--fix-swapped] [--chunk N] [--actor NAME] [--quiet]\n"
-          "         [--data DIR | --database URL | --server URL --token TOKEN]\n"
-          "                      import a list: FORMAT csv, geojson, dhis2, fhir or csd\n"
-          "                      (docs/IMPORT.md); exit 0 all imported, 1 rows rejected,\n"
-          "                      2 the file or the database could not be used\n"
-          "  export FORMAT [--jurisdiction Location/ID] [--type CODE|SYSTEM|CODE]\n"
-          "         [--status active|inactive|suspended] [--data DIR | --database URL] > FILE\n"
-          "                      write the master facility list to stdout: FORMAT csv,\n"
-          "                      geojson, ndjson (FHIR) or dhis2 (docs/EXPORT.md)\n"
-          "  search-sql TYPE 'QUERY' [--data DIR | --database URL]\n"
-          "                      run a search and print the SQL it ran (for benchmarks)\n"
-          "\n"
-          "options:\n"
-          "  --data DIR          data folder of the embedded database (default: $MAHALI_DATA,\n"
-          "                      else /var/lib/mahali as root, else ~/.local/share/mahali)\n"
-          "  --database URL      use this PostgreSQL (>= 13, PostGIS >= 3) instead\n"
-          "                      (default: $MAHALI_DATABASE_URL)\n"
-          "  --demo              load the Sierra Leone demo data (idempotent)\n"
-          "  --help, --version\n"
-          "\n"
-          "environment: MAHALI_PUBLIC_READ=0 makes every read need a token;\n"
-          "MAHALI_BASE_URL sets the public FHIR base URL; MAHALI_THREADS sets the worker count.\n",
-          f);
+    fputs(
+        "mahali " MAHALI_VERSION " - national registry of health facilities and health workers\n"
+        "\n"
+        "usage: mahali COMMAND [options]\n"
+        "\n"
+        "commands:\n"
+        "  serve [--listen HOST:PORT] [--data DIR] [--database URL] [--demo]\n"
+        "                      serve the FHIR API (default 127.0.0.1:8080, FHIR base /fhir)\n"
+        "  token create --role reader|hr|editor|admin [--name TEXT] [--data DIR | --database URL]\n"
+        "                      create a bearer token; it is printed as the last line\n"
+        "  migrate [--data DIR | --database URL]\n"
+        "                      apply the database migrations\n"
+        "  reindex [--data DIR | --database URL]\n"
+        "                      rebuild the search and spatial indexes (after an upgrade)\n"
+        "  db start|stop|url|status [--data DIR]\n"
+        "                      manage the embedded PostgreSQL cluster\n"
+        "  import FORMAT FILE [--mapping FILE] [--report FILE] [--dry-run] [--resume]\n"
+        "         [--deactivate-missing] [--encoding ENC] [--delimiter C] [--crs EPSG:N]\n"
+        "         [--fix-swapped] [--chunk N] [--actor NAME] [--quiet]\n"
+        "         [--data DIR | --database URL | --server URL --token TOKEN]\n"
+        "                      import a list: FORMAT csv, geojson, dhis2, fhir or csd\n"
+        "                      (docs/IMPORT.md); exit 0 all imported, 1 rows rejected,\n"
+        "                      2 the file or the database could not be used\n"
+        "  export FORMAT [--jurisdiction Location/ID] [--type CODE|SYSTEM|CODE]\n"
+        "         [--status active|inactive|suspended] [--data DIR | --database URL] > FILE\n"
+        "                      write the master facility list to stdout: FORMAT csv,\n"
+        "                      geojson, ndjson (FHIR) or dhis2 (docs/EXPORT.md)\n"
+        "  sync --from URL [--types TYPE,TYPE] [--token TOKEN] [--follow] [--interval S]\n"
+        "       [--data DIR | --database URL]\n"
+        "                      mirror another mCSD Directory (its _history feed) into this\n"
+        "                      registry; the cursor is kept in the database; --follow keeps\n"
+        "                      polling every S seconds (default 5) until interrupted\n"
+        "  search-sql TYPE 'QUERY' [--data DIR | --database URL]\n"
+        "                      run a search and print the SQL it ran (for benchmarks)\n"
+        "\n"
+        "options:\n"
+        "  --data DIR          data folder of the embedded database (default: $MAHALI_DATA,\n"
+        "                      else /var/lib/mahali as root, else ~/.local/share/mahali)\n"
+        "  --database URL      use this PostgreSQL (>= 13, PostGIS >= 3) instead\n"
+        "                      (default: $MAHALI_DATABASE_URL)\n"
+        "  --demo              load the Sierra Leone demo data (idempotent)\n"
+        "  --help, --version\n"
+        "\n"
+        "environment: MAHALI_PUBLIC_READ=0 makes every read need a token;\n"
+        "MAHALI_BASE_URL sets the public FHIR base URL; MAHALI_THREADS sets the worker count.\n",
+        f);
 }
 
 static const char *
@@ -105,6 +112,10 @@ parse_opts(opts *o, int argc, char **argv, int first)
         }
         if (strcmp(a, "--demo") == 0) {
             o->demo = 1;
+            continue;
+        }
+        if (strcmp(a, "--follow") == 0) {
+            o->follow = 1;
             continue;
         }
         if (strcmp(a, "--dry-run") == 0 || strcmp(a, "--deactivate-missing") == 0 ||
@@ -147,6 +158,12 @@ parse_opts(opts *o, int argc, char **argv, int first)
             target = &o->server;
         else if (strcmp(a, "--token") == 0)
             target = &o->token;
+        else if (strcmp(a, "--from") == 0)
+            target = &o->from;
+        else if (strcmp(a, "--types") == 0)
+            target = &o->types;
+        else if (strcmp(a, "--interval") == 0)
+            target = &o->interval;
         if (!target || i + 1 >= argc) {
             fprintf(stderr, "mahali: %s \"%s\" (see mahali --help)\n",
                     target ? "missing value for" : "unknown option", a);
@@ -231,6 +248,13 @@ cmd_serve(const opts *o)
         cfg.public_read = 0;
     if ((env = getenv("MAHALI_THREADS")) && atoi(env) > 0)
         cfg.num_threads = atoi(env);
+    if ((env = getenv("MAHALI_PERSONAL_READ_LIMIT")) && *env)
+        cfg.personal_read_limit = atol(env) > 0 ? atol(env) : 0;
+    if ((env = getenv("MAHALI_FEED_HORIZON")) && strcmp(env, "off") == 0) {
+        cfg.feed_horizon_off = 1;
+        core_log(CORE_LOG_WARN, "MAHALI_FEED_HORIZON=off: the change feed may skip versions "
+                                "(for tests of the feed only)");
+    }
     if (!(srv = web_server_start(&cfg, &err))) {
         die(&err);
         goto done;
@@ -316,7 +340,7 @@ do_token(core_db *db, const opts *o, core_err *err)
     reg_role role = reg_role_parse(o->role);
     if (role == REG_ROLE_NONE)
         return core_err_set(err, 400, CORE_ISSUE_VALUE,
-                            "--role must be reader, editor or admin (got \"%s\")",
+                            "--role must be reader, hr, editor or admin (got \"%s\")",
                             o->role ? o->role : "");
     if (core_migrate(db, err) < 0 || reg_token_create(token, db, role, o->name, err) < 0)
         return -1;
@@ -460,6 +484,48 @@ cmd_import(const char *format, const char *file, const opts *o)
         fprintf(stderr, "mahali import: %ld facilities not in the file set inactive\n",
                 st.deactivated);
     return st.rejected ? 1 : 0;
+}
+
+/* sync: SIGINT/SIGTERM end a --follow at the next poll (or during its wait). */
+static volatile sig_atomic_t sync_stop;
+
+static void
+on_stop(int sig)
+{
+    (void)sig;
+    sync_stop = 1;
+}
+
+static int
+do_sync(core_db *db, const opts *o, core_err *err)
+{
+    web_sync_options so;
+    web_sync_stats st;
+    struct sigaction sa;
+
+    memset(&so, 0, sizeof(so));
+    so.from = o->from;
+    so.token = o->token ? o->token : getenv("MAHALI_SYNC_TOKEN");
+    so.types = o->types;
+    so.follow = o->follow;
+    so.interval = o->interval ? atoi(o->interval) : 5;
+    so.log = stderr;
+    so.stop = &sync_stop;
+    if (so.interval < 1 || so.interval > 86400)
+        return core_err_set(err, 400, CORE_ISSUE_VALUE,
+                            "--interval is a number of seconds from 1 to 86400");
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (core_migrate(db, err) < 0 || web_sync(&st, db, &so, err) < 0)
+        return -1;
+    fprintf(stderr,
+            "mahali sync: %ld poll%s: %ld changes seen, %ld created, %ld updated, %ld deleted, "
+            "%ld unchanged, %ld rejected\n",
+            st.polls, st.polls == 1 ? "" : "s", st.seen, st.created, st.updated, st.deleted,
+            st.unchanged, st.rejected);
+    return 0;
 }
 
 /* export: its filter options are its own; the others go through parse_opts. */
@@ -640,6 +706,20 @@ main(int argc, char **argv)
         if (parse_opts(&o, argc, argv, 4) < 0)
             return 2;
         return cmd_import(argv[2], argv[3], &o);
+    }
+    if (strcmp(cmd, "sync") == 0) {
+        if (parse_opts(&o, argc, argv, 2) < 0)
+            return 2;
+        if (o.help) {
+            usage(stdout);
+            return 0;
+        }
+        if (!o.from) {
+            fprintf(stderr, "usage: mahali sync --from URL [--types T,T] [--token TOKEN] "
+                            "[--follow] [--interval S] (see mahali --help)\n");
+            return 2;
+        }
+        return with_database(&o, do_sync);
     }
     if (strcmp(cmd, "export") == 0) {
         if (argc < 3 || argv[2][0] == '-') {

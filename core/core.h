@@ -152,6 +152,19 @@ const core_embedded_file *core_embedded_find(const char *path);
 void core_time_instant(char out[32]);
 /** Copy at most cap-1 bytes of src into dst, always NUL-terminated. Returns strlen(src). */
 size_t core_strlcpy(char *dst, const char *src, size_t cap);
+/* A growing byte buffer for text built piece by piece (responses assembled from stored JSON).
+ * Zero-initialise; data is NUL-terminated after every call; free(b.data) when done. Aborts when
+ * memory runs out, like the arena. */
+typedef struct core_buf {
+    char *data;
+    size_t len, cap;
+} core_buf;
+void core_buf_add(core_buf *b, const char *s, size_t n);
+void core_buf_str(core_buf *b, const char *s);
+/** s as a JSON string: quoted, with ", \ and control characters escaped. */
+void core_buf_json_str(core_buf *b, const char *s);
+void core_buf_printf(core_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /** strdup that aborts when memory is exhausted (like every allocation here). */
 char *core_strdup(const char *s);
 /** A new printf-formatted string (caller free()s it); aborts when memory is exhausted. */

@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -112,4 +113,79 @@ core_sprintf(const char *fmt, ...)
     vsnprintf(s, (size_t)len + 1, fmt, ap);
     va_end(ap);
     return s;
+}
+
+void
+core_buf_add(core_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *p;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if (!(p = realloc(b->data, cap)))
+            abort();
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void
+core_buf_str(core_buf *b, const char *s)
+{
+    core_buf_add(b, s, strlen(s));
+}
+
+void
+core_buf_json_str(core_buf *b, const char *s)
+{
+    const char *run = s;
+
+    core_buf_add(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        core_buf_add(b, run, (size_t)(s - run));
+        if (c == '"' || c == '\\')
+            snprintf(esc, sizeof(esc), "\\%c", c);
+        else
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+        core_buf_str(b, esc);
+        run = s + 1;
+    }
+    core_buf_add(b, run, (size_t)(s - run));
+    core_buf_add(b, "\"", 1);
+}
+
+void
+core_buf_printf(core_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char small[256];
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(small)) {
+        core_buf_add(b, small, (size_t)n);
+        return;
+    }
+    {
+        char *big = malloc((size_t)n + 1);
+        if (!big)
+            abort();
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        core_buf_add(b, big, (size_t)n);
+        free(big);
+    }
 }

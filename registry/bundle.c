@@ -35,27 +35,46 @@ entry_err(core_err *err, size_t i, int status, core_issue code, const char *what
     return core_err_set_at(err, status, code, expr, "entry %zu: %s", i, what);
 }
 
-/* Prefix err's element path with the entry ("Location.name" → "Bundle.entry[3].resource.name"). */
+/* expr located in entry i ("Location.name" → "Bundle.entry[3].resource.name") into out. */
 static void
-locate(core_err *err, size_t i)
+locate_expr(char *out, size_t cap, const char *expr, size_t i)
 {
-    char expr[sizeof(err->expr) + 64], head[64];
-    const char *dot = strchr(err->expr, '.');
-    size_t n = dot ? (size_t)(dot - err->expr) : 0;
+    char head[64];
+    const char *dot = strchr(expr, '.');
+    size_t n = dot ? (size_t)(dot - expr) : 0;
 
-    if (strncmp(err->expr, "Bundle.entry[", 13) == 0)
-        return; /* already located */
+    if (strncmp(expr, "Bundle.entry[", 13) == 0) {
+        core_strlcpy(out, expr, cap); /* already located */
+        return;
+    }
     if (dot && n < sizeof(head)) {
-        memcpy(head, err->expr, n);
+        memcpy(head, expr, n);
         head[n] = '\0';
         if (reg_model_is_resource_type(head)) {
-            snprintf(expr, sizeof(expr), "Bundle.entry[%zu].resource%s", i, dot);
-            core_strlcpy(err->expr, expr, sizeof(err->expr));
+            snprintf(out, cap, "Bundle.entry[%zu].resource%s", i, dot);
             return;
         }
     }
-    snprintf(expr, sizeof(expr), "Bundle.entry[%zu]%s%s", i, err->expr[0] ? "." : "", err->expr);
+    snprintf(out, cap, "Bundle.entry[%zu]%s%s", i, expr[0] ? "." : "", expr);
+}
+
+/* Prefix the element path of err and of each further issue with the entry, so that every issue
+ * of a refused transaction names the entry (validation reports them all, not only the first). */
+static void
+locate(core_err *err, size_t i)
+{
+    char expr[sizeof(err->expr) + 64];
+
+    locate_expr(expr, sizeof(expr), err->expr, i);
     core_strlcpy(err->expr, expr, sizeof(err->expr));
+    for (core_issue_item *it = err->more; it; it = it->next) {
+        char *x;
+        locate_expr(expr, sizeof(expr), it->expr ? it->expr : "", i);
+        if (!(x = strdup(expr)))
+            abort();
+        free(it->expr);
+        it->expr = x;
+    }
 }
 
 /* request.url: "Type", "Type/id", "Type?query", or an absolute URL ending so. */

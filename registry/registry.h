@@ -277,15 +277,20 @@ int reg_vread(json_t **out,
 
 /* A history query: system level (type -1), type level (id NULL) or instance level. */
 typedef struct reg_history_query {
-    int type;          /* reg_type, or -1 for all types */
-    const char *id;    /* instance, or NULL */
-    const char *since; /* FHIR instant: versions at or after it; NULL for all */
-    int count;         /* page size, 1..max */
-    long long before;  /* paging cursor: only entries with seq < before; 0 = newest */
+    int type;            /* reg_type, or -1 for all types */
+    const char *id;      /* instance, or NULL */
+    const char *since;   /* FHIR instant: versions at or after it; NULL for all */
+    int count;           /* page size, 1..max */
+    long long before;    /* paging cursor: only entries with seq < before; 0 = newest */
+    const char *horizon; /* the walk's horizon (from its first page), or NULL: take it now */
+    int unsafe_horizon;  /* 1: the horizon is "now" (tests' negative control only) */
+    int raw;             /* 1: entries carry text (stored JSON) instead of resource */
+    int skip_personal;   /* 1: leave Practitioner and PractitionerRole out (system level) */
 } reg_history_query;
 
 typedef struct reg_history_entry {
-    json_t *resource; /* new reference, NULL for DELETE */
+    json_t *resource; /* new reference, NULL for DELETE (or when raw) */
+    char *text;       /* raw: the stored JSON, "resourceType" first (malloc'd); NULL for DELETE */
     reg_type type;
     char id[65];
     int version;
@@ -295,17 +300,24 @@ typedef struct reg_history_entry {
     long long seq;
 } reg_history_entry;
 
-/** Entries newest first, at most q->count. Only versions stamped before the start of the
- *  oldest transaction still open on this database are shown (mahali_feed_horizon), so a client
- *  that continues from the newest lastUpdated it saw never skips a version committed later.
- *  *entries: malloc'd array (free with reg_history_free); *next_before: cursor for the next
- *  page, or 0 when there is none. Returns 0 or -1 with err (400 for a bad since). */
+/** Entries newest first (by the feed's sequence), at most q->count. Only versions stamped at
+ *  or before the walk's horizon are shown: the start of the oldest transaction still open on
+ *  this database when the walk's first page was read (mahali_feed_horizon), written to
+ *  horizon_out and pinned by the caller for the walk's later pages (q->horizon). Every version
+ *  stamped before it had committed by then, so a walk holds every such version once, and a
+ *  client whose next poll asks _since=horizon never skips a version committed later (one
+ *  stamped exactly at the horizon may come twice). *entries: malloc'd array (free with
+ *  reg_history_free); *next_before: cursor for the next page, or 0 when there is none.
+ *  Returns 0 or -1 with err (400 for a bad since or horizon). */
 int reg_history(reg_history_entry **entries,
                 int *n,
                 long long *next_before,
+                char horizon_out[32],
                 core_db *db,
                 const reg_history_query *q,
                 core_err *err);
+/** Is s an instant or partial dateTime _since accepts? */
+int reg_instant_valid(const char *s);
 void reg_history_free(reg_history_entry *entries, int n);
 
 /* ---- maintenance ---------------------------------------------------------------------------- */
@@ -500,17 +512,78 @@ int reg_export_shape(json_t **systems,
 int reg_export_facilities(
     core_db *db, const reg_export_filter *f, reg_export_fn each, void *payload, core_err *err);
 
+/* ---- staffing (registry/staffing.c) ----------------------------------------------------------
+ * Health workers posted at a place, derived from the PractitionerRoles that name it (location
+ * for a Location, organization for an Organization). Personal data: callers check access as
+ * for PractitionerRole. */
+
+/* One role: a coding of PractitionerRole.code, or a concept given only as text (code NULL). */
+typedef struct reg_staffing_role {
+    char *system;  /* malloc'd, NULL when the coding has none (or for a text-only role) */
+    char *code;    /* malloc'd, NULL for a text-only role */
+    char *display; /* malloc'd: the coding's display, else the concept's text; may be NULL */
+    long count;    /* active postings with this role */
+} reg_staffing_role;
+
+typedef struct reg_staffing {
+    char *name;               /* malloc'd: the place's name, or NULL */
+    char date[11];            /* the day the postings are counted on, YYYY-MM-DD (UTC) */
+    long total;               /* active postings (each once, whatever its roles) */
+    long practitioners;       /* distinct practitioners holding them */
+    long uncoded;             /* postings with neither a role code nor a role text */
+    long places;              /* places counted: 1, plus those below with include_below */
+    reg_staffing_role *roles; /* malloc'd, most postings first, then by system and code */
+    size_t n;
+} reg_staffing;
+
+/** Count the active postings at Location or Organization id (t), and, with include_below, at
+ *  every place partOf-below it (any depth). A posting is active when its active is not false
+ *  and its period, if it has one, covers now (open ends are unbounded; partial dates cover
+ *  their whole span, UTC). out: filled (release with reg_staffing_clear, also after failure).
+ *  Returns 0, or -1 with err: 400 for another type, 404/410 as reg_read, 503. */
+int reg_staffing_count(
+    reg_staffing *out, core_db *db, reg_type t, const char *id, int include_below, core_err *err);
+void reg_staffing_clear(reg_staffing *s);
+
+/* ---- sync cursors (mahali sync) -------------------------------------------------------------- */
+
+/** The cursor of `mahali sync` for source (a FHIR base URL) and scope (a resource type, or "*"
+ *  for the whole system): since (the next poll's _since, "" when none) and how many changes
+ *  were applied so far. Returns 0 or -1 with err. */
+int reg_sync_cursor_get(char since[40],
+                        long long *applied,
+                        core_db *db,
+                        const char *source,
+                        const char *scope,
+                        core_err *err);
+/** Save the cursor after a walk was applied: since, and applied added to the total. */
+int reg_sync_cursor_put(core_db *db,
+                        const char *source,
+                        const char *scope,
+                        const char *since,
+                        long long applied,
+                        core_err *err);
+
 /* ---- tokens ---------------------------------------------------------------------------------- */
 
-typedef enum reg_role { REG_ROLE_NONE, REG_ROLE_READER, REG_ROLE_EDITOR, REG_ROLE_ADMIN } reg_role;
+/* Ordered by what they may do to facilities; hr (an HR system's token) reads everything and
+ * writes only Practitioner and PractitionerRole. */
+typedef enum reg_role {
+    REG_ROLE_NONE,
+    REG_ROLE_READER,
+    REG_ROLE_HR,
+    REG_ROLE_EDITOR,
+    REG_ROLE_ADMIN
+} reg_role;
 
-/** "reader"/"editor"/"admin" → role; REG_ROLE_NONE if unknown. */
+/** "reader"/"hr"/"editor"/"admin" → role; REG_ROLE_NONE if unknown. */
 reg_role reg_role_parse(const char *s);
 const char *reg_role_name(reg_role r);
 
 /* The holder of a valid token. */
 typedef struct reg_principal {
     reg_role role;
+    long long token_id; /* api_token.id */
     char name[128];
 } reg_principal;
 

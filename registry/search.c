@@ -321,9 +321,12 @@ frag_string(query *q,
         if (i)
             sb_add(w, " OR ");
         if (mod && strcmp(mod, "exact") == 0) {
-            /* equal values have equal normal forms: the prefix index finds the candidates */
+            /* equal values have equal normal forms: the prefix index finds the candidates.
+             * Equal means canonically equivalent (composed, NFC: sql/0008_names.sql): "é"
+             * sent as one code point or as e + U+0301 is one name. */
             v = val(q, vals[i]);
-            sb_addf(w, "(s%d.norm = mahali_norm($%d) AND s%d.value = $%d)", a, v, a, v);
+            sb_addf(w, "(s%d.norm = mahali_norm($%d) AND mahali_nfc(s%d.value) = mahali_nfc($%d))",
+                    a, v, a, v);
         } else if (mod) {
             e = like_escape(vals[i]);
             v = val(q, e);

@@ -79,21 +79,30 @@ static const core_stmt ST_VREAD = {
     3
 };
 
-/* $1 since (or NULL), $2 paging cursor (0 = newest), $3 limit, $4 feed horizon, $5 type, $6 id */
+/* $1 since (or NULL), $2 paging cursor (0 = newest), $3 limit, $4 feed horizon, $5 raw (the
+ * stored text with "resourceType" moved first, as a client expects it), $6 type, $7 id */
 #define HISTORY_COLS                                                                          \
     "SELECT seq, rtype, id, version,"                                                         \
     " to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), method," \
-    " content::text, status FROM resource_history WHERE last_updated <= $4::timestamptz"      \
+    " CASE WHEN $5::boolean THEN '{\"resourceType\": \"' || rtype || '\", '"                  \
+    " || substr((content - 'resourceType')::text, 2) ELSE content::text END, status"          \
+    " FROM resource_history WHERE last_updated <= $4::timestamptz"                            \
     " AND ($1::timestamptz IS NULL OR last_updated >= $1::timestamptz)"                       \
     " AND ($2::bigint = 0 OR seq < $2::bigint)"
 static const core_stmt ST_HORIZON = { "reg_feed_horizon", "SELECT mahali_feed_horizon()", 0 };
+static const core_stmt ST_NOW = {
+    "reg_feed_now",
+    "SELECT to_char(date_trunc('milliseconds', clock_timestamp()) AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+    0
+};
 static const core_stmt ST_HISTORY_SYSTEM = { "reg_history_system",
-                                             HISTORY_COLS " ORDER BY seq DESC LIMIT $3", 4 };
+                                             HISTORY_COLS " ORDER BY seq DESC LIMIT $3", 5 };
 static const core_stmt ST_HISTORY_TYPE = {
-    "reg_history_type", HISTORY_COLS " AND rtype = $5 ORDER BY seq DESC LIMIT $3", 5
+    "reg_history_type", HISTORY_COLS " AND rtype = $6 ORDER BY seq DESC LIMIT $3", 6
 };
 static const core_stmt ST_HISTORY_INSTANCE = {
-    "reg_history_instance", HISTORY_COLS " AND rtype = $5 AND id = $6 ORDER BY seq DESC LIMIT $3", 6
+    "reg_history_instance", HISTORY_COLS " AND rtype = $6 AND id = $7 ORDER BY seq DESC LIMIT $3", 7
 };
 
 /* Map the store's own SQLSTATEs (raised by mahali_write) onto err. */
@@ -513,8 +522,8 @@ reg_vread(json_t **out,
 }
 
 /* A FHIR dateTime/instant as _since accepts: YYYY[-MM[-DD[Thh:mm[:ss[.fff]](Z|±hh:mm)]]]. */
-static int
-since_valid(const char *s)
+int
+reg_instant_valid(const char *s)
 {
     static const char *const shape = "dddd-dd-ddTdd:dd";
     size_t n = strlen(s), i;
@@ -548,8 +557,10 @@ since_valid(const char *s)
 void
 reg_history_free(reg_history_entry *entries, int n)
 {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         json_decref(entries[i].resource);
+        free(entries[i].text);
+    }
     free(entries);
 }
 
@@ -557,12 +568,13 @@ int
 reg_history(reg_history_entry **entries,
             int *n,
             long long *next_before,
+            char horizon_out[32],
             core_db *db,
             const reg_history_query *q,
             core_err *err)
 {
-    char before[24], limit[16], horizon[32];
-    const char *params[6];
+    char before[24], limit[16];
+    const char *params[7];
     const core_stmt *st;
     PGresult *r;
     int rows, take;
@@ -571,24 +583,32 @@ reg_history(reg_history_entry **entries,
     *entries = NULL;
     *n = 0;
     *next_before = 0;
-    if (q->since && !since_valid(q->since))
+    if (q->since && !reg_instant_valid(q->since))
         return core_err_set_at(
             err, 400, CORE_ISSUE_VALUE, "_since",
             "_since must be an instant such as 2026-01-31T08:00:00Z (got \"%s\")", q->since);
-    /* the horizon first, in a statement of its own: see mahali_feed_horizon in sql/ */
-    if (!(r = core_db_exec(db, &ST_HORIZON, NULL, err)))
-        return -1;
-    core_strlcpy(horizon, PQgetvalue(r, 0, 0), sizeof(horizon));
-    PQclear(r);
+    if (q->horizon) {
+        if (!reg_instant_valid(q->horizon) || strlen(q->horizon) >= 32)
+            return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "_cursor",
+                                   "_cursor is not one this server wrote");
+        core_strlcpy(horizon_out, q->horizon, 32);
+    } else {
+        /* the horizon first, in a statement of its own: see mahali_feed_horizon in sql/ */
+        if (!(r = core_db_exec(db, q->unsafe_horizon ? &ST_NOW : &ST_HORIZON, NULL, err)))
+            return -1;
+        core_strlcpy(horizon_out, PQgetvalue(r, 0, 0), 32);
+        PQclear(r);
+    }
     snprintf(before, sizeof(before), "%lld", q->before);
     snprintf(limit, sizeof(limit), "%d",
              q->count + 1); /* one more tells whether a next page exists */
     params[0] = q->since;
     params[1] = before;
     params[2] = limit;
-    params[3] = horizon;
-    params[4] = q->type >= 0 ? reg_type_name((reg_type)q->type) : NULL;
-    params[5] = q->id;
+    params[3] = horizon_out;
+    params[4] = q->raw ? "true" : "false";
+    params[5] = q->type >= 0 ? reg_type_name((reg_type)q->type) : NULL;
+    params[6] = q->id;
     st = q->type < 0 ? &ST_HISTORY_SYSTEM : q->id ? &ST_HISTORY_INSTANCE : &ST_HISTORY_TYPE;
     if (!(r = core_db_exec(db, st, params, err)))
         return -1;
@@ -605,7 +625,12 @@ reg_history(reg_history_entry **entries,
         core_strlcpy(e[i].last_updated, PQgetvalue(r, i, 4), sizeof(e[i].last_updated));
         core_strlcpy(e[i].method, PQgetvalue(r, i, 5), sizeof(e[i].method));
         e[i].status = atoi(PQgetvalue(r, i, 7));
-        if (!PQgetisnull(r, i, 6) && !(e[i].resource = parse_stored(PQgetvalue(r, i, 6), err))) {
+        if (PQgetisnull(r, i, 6))
+            continue;
+        if (q->raw) {
+            if (!(e[i].text = strdup(PQgetvalue(r, i, 6))))
+                abort();
+        } else if (!(e[i].resource = parse_stored(PQgetvalue(r, i, 6), err))) {
             PQclear(r);
             reg_history_free(e, i);
             return -1;

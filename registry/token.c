@@ -3,6 +3,7 @@
  * hash is right here (argon2id is for human passwords). */
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "registry/registry.h"
@@ -13,7 +14,7 @@ static const core_stmt ST_INSERT = {
 };
 static const core_stmt ST_CHECK = {
     "reg_token_check",
-    "SELECT role, name FROM api_token WHERE hash = decode($1, 'hex') AND revoked_at IS NULL", 1
+    "SELECT role, name, id FROM api_token WHERE hash = decode($1, 'hex') AND revoked_at IS NULL", 1
 };
 static const core_stmt ST_AUDIT = { "reg_token_audit",
                                     "INSERT INTO audit_event (actor, action, rtype, id) VALUES "
@@ -27,6 +28,8 @@ reg_role_parse(const char *s)
         return REG_ROLE_NONE;
     if (strcmp(s, "reader") == 0)
         return REG_ROLE_READER;
+    if (strcmp(s, "hr") == 0)
+        return REG_ROLE_HR;
     if (strcmp(s, "editor") == 0)
         return REG_ROLE_EDITOR;
     if (strcmp(s, "admin") == 0)
@@ -40,6 +43,8 @@ reg_role_name(reg_role r)
     switch (r) {
     case REG_ROLE_READER:
         return "reader";
+    case REG_ROLE_HR:
+        return "hr";
     case REG_ROLE_EDITOR:
         return "editor";
     case REG_ROLE_ADMIN:
@@ -66,7 +71,7 @@ reg_token_create(char token_out[96], core_db *db, reg_role role, const char *nam
     PGresult *r;
 
     if (role == REG_ROLE_NONE)
-        return core_err_set(err, 400, CORE_ISSUE_VALUE, "role must be reader, editor or admin");
+        return core_err_set(err, 400, CORE_ISSUE_VALUE, "role must be reader, hr, editor or admin");
     core_random(raw, sizeof(raw));
     sodium_bin2base64(b64, sizeof(b64), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     snprintf(token_out, 96, "mh_%s", b64);
@@ -103,6 +108,7 @@ reg_token_check(reg_principal *out, core_db *db, const char *token, core_err *er
     }
     out->role = reg_role_parse(PQgetvalue(r, 0, 0));
     core_strlcpy(out->name, PQgetvalue(r, 0, 1), sizeof(out->name));
+    out->token_id = atoll(PQgetvalue(r, 0, 2));
     PQclear(r);
     return 0;
 }

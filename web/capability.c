@@ -89,6 +89,31 @@ includes(reg_type t, int rev)
     return a;
 }
 
+/* The $staffing operation of Location and Organization (web/staffing.c). */
+static json_t *
+staffing_operation(reg_type t)
+{
+    char def[128], doc[1024];
+    const char *tn = reg_type_name(t);
+
+    snprintf(def, sizeof(def), "https://profiles.mahali.health/fhir/OperationDefinition/%s-staffing",
+             tn);
+    snprintf(doc, sizeof(doc),
+             "GET [base]/%s/{id}/$staffing[?includeBelow=true] (a token: derived from "
+             "PractitionerRole): the active postings (PractitionerRole.%s naming it, active not "
+             "false, period covering today if given) counted by role, as Parameters: %s "
+             "(valueReference), date, includeBelow, places, total (postings), practitioners "
+             "(distinct), uncoded (postings without a role), and one role per "
+             "PractitionerRole.code coding with parts code (valueCoding, display from the coding "
+             "or the concept's text; a concept with only text gives a part text instead) and "
+             "count; includeBelow=true also counts the %ss partOf-below it at any depth; 404 "
+             "for an unknown id",
+             tn, t == REG_LOCATION ? "location" : "organization",
+             t == REG_LOCATION ? "location" : "organization", tn);
+    return json_pack("{s:s, s:s, s:s}", "name", "staffing", "definition", def, "documentation",
+                     doc);
+}
+
 static json_t *
 resource_entry(reg_type t)
 {
@@ -179,6 +204,12 @@ resource_entry(reg_type t)
                 "organisationUnits; ids from the https://dhis2.org/orgunit-uid identifier, else "
                 "derived from the resource id); jurisdiction: the facilities below it (404 if "
                 "it does not exist); bad parameters: 400 naming the parameter"));
+    if (t == REG_LOCATION || t == REG_ORGANIZATION) {
+        json_t *ops = json_object_get(res, "operation");
+        if (!ops)
+            json_object_set_new(res, "operation", ops = json_array());
+        json_array_append_new(ops, staffing_operation(t));
+    }
     json_object_set_new(res, "searchInclude", includes(t, 0));
     json_object_set_new(res, "searchRevInclude", includes(t, 1));
     if (reg_type_is_personal(t))
@@ -232,7 +263,7 @@ web_capability(const web_req *r)
         rest, "security",
         json_pack(
             "{s:b, s:s}", "cors", 0, "description",
-            "Bearer tokens created with `mahali token create`; roles reader, editor, admin."));
+            "Bearer tokens created with `mahali token create`; roles reader, hr (HR systems: writes Practitioner and PractitionerRole only), editor, admin."));
     for (int t = 0; t < REG_NTYPES; t++)
         json_array_append_new(resources, resource_entry((reg_type)t));
     json_object_set_new(rest, "resource", resources);

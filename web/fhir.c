@@ -270,6 +270,11 @@ access_check(const web_req *r, int t, int a, core_err *err)
                             "role %s may not delete resources; admin may (set status to close a "
                             "facility)",
                             reg_role_name(r->who.role));
+    if (a == ACCESS_WRITE && r->who.role == REG_ROLE_HR)
+        return t >= 0 && reg_type_is_personal((reg_type)t)
+                   ? 0
+                   : core_err_set(err, 403, CORE_ISSUE_FORBIDDEN,
+                                  "role hr may change Practitioner and PractitionerRole only");
     if (a == ACCESS_WRITE && r->who.role < REG_ROLE_EDITOR)
         return core_err_set(err, 403, CORE_ISSUE_FORBIDDEN,
                             "role %s may not change resources; editor or admin may",
@@ -371,6 +376,7 @@ do_read(web_req *r, reg_type t, const char *id)
 
     if (reg_read(&res, &version, lu, r->th->db, t, id, &err) < 0)
         return fail(r, &err);
+    web_redact(r, res);
     web_send_json(r, 200, version_headers(r, version, lu, NULL), res);
     json_decref(res);
     return 200;
@@ -391,6 +397,7 @@ do_vread(web_req *r, reg_type t, const char *id, const char *vid)
     }
     if (reg_vread(&res, lu, r->th->db, t, id, (int)v, &err) < 0)
         return fail(r, &err);
+    web_redact(r, res);
     web_send_json(r, 200, version_headers(r, (int)v, lu, NULL), res);
     json_decref(res);
     return 200;
@@ -490,97 +497,171 @@ link(const char *relation, const char *url)
     return json_pack("{s:s, s:s}", "relation", relation, "url", url);
 }
 
+/* One history entry's request and response (R4 3.1.0.4.1). */
+static const char *
+history_status(int status)
+{
+    return status == 201 ? "201 Created" : status == 204 ? "204 No Content" : "200 OK";
+}
+
+/* The history Bundle as text around the stored JSON, without parsing it: the feed's bulk path
+ * (sync clients walk it page by page). Same content as the json_t path below. */
+static void
+send_history_text(web_req *r,
+                  const char *bundle_id,
+                  const char *horizon,
+                  const char *self,
+                  const char *next,
+                  const reg_history_entry *e,
+                  int n)
+{
+    core_buf b = { 0 };
+
+    core_buf_str(&b, "{\"resourceType\":\"Bundle\",\"id\":");
+    core_buf_json_str(&b, bundle_id);
+    core_buf_str(&b, ",\"meta\":{\"lastUpdated\":");
+    core_buf_json_str(&b, horizon);
+    core_buf_str(&b, "},\"type\":\"history\",\"link\":[{\"relation\":\"self\",\"url\":");
+    core_buf_json_str(&b, self);
+    core_buf_str(&b, "}");
+    if (next) {
+        core_buf_str(&b, ",{\"relation\":\"next\",\"url\":");
+        core_buf_json_str(&b, next);
+        core_buf_str(&b, "}");
+    }
+    core_buf_str(&b, "]");
+    for (int i = 0; i < n; i++) {
+        const char *tn = reg_type_name(e[i].type);
+        core_buf_str(&b, i ? "," : ",\"entry\":[");
+        core_buf_str(&b, "{\"fullUrl\":");
+        core_buf_json_str(&b, core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, e[i].id));
+        if (e[i].text) {
+            core_buf_str(&b, ",\"resource\":");
+            core_buf_str(&b, e[i].text);
+        }
+        core_buf_printf(&b, ",\"request\":{\"method\":\"%s\",\"url\":", e[i].method);
+        if (strcmp(e[i].method, "POST") == 0)
+            core_buf_json_str(&b, tn);
+        else
+            core_buf_json_str(&b, core_arena_sprintf(r->arena, "%s/%s", tn, e[i].id));
+        core_buf_printf(&b,
+                        "},\"response\":{\"status\":\"%s\",\"etag\":\"W/\\\"%d\\\"\","
+                        "\"lastModified\":\"%s\"}}",
+                        history_status(e[i].status), e[i].version, e[i].last_updated);
+    }
+    core_buf_str(&b, n ? "]}" : "}");
+    web_send(r, 200, "application/fhir+json; charset=utf-8", NULL, b.data, b.len);
+    free(b.data);
+}
+
+/* [base]/_history, [type]/_history, [type]/[id]/_history (R4 3.1.0.4, IHE ITI-91). Newest
+ * first; each walk (a first page and the next links after it) shows the versions stamped up to
+ * its horizon, which is the first page's Bundle.meta.lastUpdated and is pinned in the _cursor of
+ * the next links. The polling rule (README): follow next to the end, then ask again with
+ * _since = that first page's meta.lastUpdated: nothing is ever skipped. */
 static int
 do_history(web_req *r, int t, const char *id)
 {
     core_err err = CORE_ERR_INIT;
-    reg_history_query q;
+    reg_history_query q = { 0 };
     reg_history_entry *e;
-    const char *cursor = web_query(r, "_cursor"), *path;
+    const char *cursor = web_query(r, "_cursor"), *path, *since = "", *self, *next_url = NULL;
+    char horizon[32], uuid_hex[33], pinned[32];
     long long next;
     int n, count = web_page_count(r);
-    json_t *bundle, *links, *entries;
-    char now[32], uuid_hex[33];
     unsigned char rnd[16];
 
     if (count < 0)
         return 400;
+    if ((t < 0 || reg_type_is_personal((reg_type)t)) && web_personal_throttle(r) < 0)
+        return 429;
     q.type = t;
     q.id = id;
     q.since = web_query(r, "_since");
     q.count = count;
-    q.before = cursor ? atoll(cursor) : 0;
-    if (cursor && q.before <= 0) {
-        web_fail(r, 400, CORE_ISSUE_VALUE, "_cursor \"%.20s\" is not valid", cursor);
-        return 400;
+    q.unsafe_horizon = r->cfg->feed_horizon_off;
+    if (cursor) {
+        /* "<seq>~<horizon>", as the next links write it */
+        const char *tilde = strchr(cursor, '~');
+        char *end;
+        q.before = strtoll(cursor, &end, 10);
+        if (q.before <= 0 || end != tilde || strlen(tilde + 1) >= sizeof(pinned)) {
+            web_fail(r, 400, CORE_ISSUE_VALUE, "_cursor \"%.40s\" is not one this server wrote",
+                     cursor);
+            return 400;
+        }
+        core_strlcpy(pinned, tilde + 1, sizeof(pinned));
+        q.horizon = pinned;
     }
-    if (reg_history(&e, &n, &next, r->th->db, &q, &err) < 0)
+    /* the text path unless something must look inside the resources */
+    q.raw = !r->xml && !r->pretty && !web_redacts(r, t);
+    if (reg_history(&e, &n, &next, horizon, r->th->db, &q, &err) < 0)
         return fail(r, &err);
 
     path = t < 0 ? "_history"
            : id  ? core_arena_sprintf(r->arena, "%s/%s/_history", reg_type_name((reg_type)t), id)
                  : core_arena_sprintf(r->arena, "%s/_history", reg_type_name((reg_type)t));
-    bundle = json_object();
+    if (q.since) {
+        size_t cap = strlen(q.since) * 3 + 1;
+        char *enc = core_arena_alloc(r->arena, cap);
+        mg_url_encode(q.since, enc, cap);
+        since = core_arena_sprintf(r->arena, "&_since=%s", enc);
+    }
+    /* self and next repeat the parameters that were applied */
+    self = core_arena_sprintf(r->arena, "%s/%s?_count=%d%s%s%s", r->base, path, count, since,
+                              cursor ? "&_cursor=" : "", cursor ? cursor : "");
+    if (next)
+        next_url = core_arena_sprintf(r->arena, "%s/%s?_count=%d%s&_cursor=%lld~%s", r->base, path,
+                                      count, since, next, horizon);
     core_random(rnd, sizeof(rnd));
     for (int i = 0; i < 16; i++)
         snprintf(uuid_hex + 2 * i, 3, "%02x", rnd[i]);
-    core_time_instant(now);
-    json_object_set_new(bundle, "resourceType", json_string("Bundle"));
-    json_object_set_new(bundle, "id", json_string(uuid_hex));
-    json_object_set_new(bundle, "meta", json_pack("{s:s}", "lastUpdated", now));
-    json_object_set_new(bundle, "type", json_string("history"));
-    links = json_array();
+    web_count_personal(r, e, n);
+    if (q.raw) {
+        send_history_text(r, uuid_hex, horizon, self, next_url, e, n);
+        reg_history_free(e, n);
+        return 200;
+    }
     {
-        /* self and next repeat the parameters that were applied */
-        const char *since = q.since ? core_arena_sprintf(r->arena, "&_since=%s", q.since) : "";
-        char *enc_since = NULL;
-        if (q.since) {
-            size_t cap = strlen(q.since) * 3 + 1;
-            enc_since = core_arena_alloc(r->arena, cap);
-            mg_url_encode(q.since, enc_since, cap);
-            since = core_arena_sprintf(r->arena, "&_since=%s", enc_since);
+        json_t *bundle = json_object(), *links = json_array(), *entries = json_array();
+        json_object_set_new(bundle, "resourceType", json_string("Bundle"));
+        json_object_set_new(bundle, "id", json_string(uuid_hex));
+        json_object_set_new(bundle, "meta", json_pack("{s:s}", "lastUpdated", horizon));
+        json_object_set_new(bundle, "type", json_string("history"));
+        json_array_append_new(links, link("self", self));
+        if (next_url)
+            json_array_append_new(links, link("next", next_url));
+        json_object_set_new(bundle, "link", links);
+        for (int i = 0; i < n; i++) {
+            const char *tn = reg_type_name(e[i].type);
+            int is_post = strcmp(e[i].method, "POST") == 0;
+            json_t *entry = json_object();
+            char etag[24];
+            snprintf(etag, sizeof(etag), "W/\"%d\"", e[i].version);
+            json_object_set_new(
+                entry, "fullUrl",
+                json_string(core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, e[i].id)));
+            if (e[i].resource) {
+                web_redact(r, e[i].resource);
+                json_object_set(entry, "resource", e[i].resource);
+            }
+            json_object_set_new(
+                entry, "request",
+                json_pack("{s:s, s:s}", "method", e[i].method, "url",
+                          is_post ? tn : core_arena_sprintf(r->arena, "%s/%s", tn, e[i].id)));
+            json_object_set_new(entry, "response",
+                                json_pack("{s:s, s:s, s:s}", "status", history_status(e[i].status),
+                                          "etag", etag, "lastModified", e[i].last_updated));
+            json_array_append_new(entries, entry);
         }
-        json_array_append_new(
-            links, link("self", core_arena_sprintf(r->arena, "%s/%s?_count=%d%s%s%s", r->base, path,
-                                                   count, since, cursor ? "&_cursor=" : "",
-                                                   cursor ? cursor : "")));
-        if (next)
-            json_array_append_new(
-                links, link("next", core_arena_sprintf(r->arena, "%s/%s?_count=%d%s&_cursor=%lld",
-                                                       r->base, path, count, since, next)));
+        if (n)
+            json_object_set_new(bundle, "entry", entries);
+        else
+            json_decref(entries);
+        reg_history_free(e, n);
+        web_send_json(r, 200, NULL, bundle);
+        json_decref(bundle);
     }
-    json_object_set_new(bundle, "link", links);
-    entries = json_array();
-    for (int i = 0; i < n; i++) {
-        const char *tn = reg_type_name(e[i].type);
-        int is_post = strcmp(e[i].method, "POST") == 0;
-        json_t *entry = json_object();
-        char etag[24];
-        snprintf(etag, sizeof(etag), "W/\"%d\"", e[i].version);
-        json_object_set_new(
-            entry, "fullUrl",
-            json_string(core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, e[i].id)));
-        if (e[i].resource)
-            json_object_set(entry, "resource", e[i].resource);
-        json_object_set_new(
-            entry, "request",
-            json_pack("{s:s, s:s}", "method", e[i].method, "url",
-                      is_post ? tn : core_arena_sprintf(r->arena, "%s/%s", tn, e[i].id)));
-        json_object_set_new(entry, "response",
-                            json_pack("{s:s, s:s, s:s}", "status",
-                                      e[i].status == 201   ? "201 Created"
-                                      : e[i].status == 204 ? "204 No Content"
-                                                           : "200 OK",
-                                      "etag", etag, "lastModified", e[i].last_updated));
-        json_array_append_new(entries, entry);
-    }
-    if (n)
-        json_object_set_new(bundle, "entry", entries);
-    else
-        json_decref(entries);
-    reg_history_free(e, n);
-    web_send_json(r, 200, NULL, bundle);
-    json_decref(bundle);
     return 200;
 }
 
@@ -839,6 +920,14 @@ web_fhir_handle(web_req *r)
         if (strcmp(m, "DELETE") == 0)
             return authorize(r, t, ACCESS_DELETE) < 0 ? 403 : do_delete(r, (reg_type)t, seg[1]);
         return method_not_allowed(r, "GET, PUT, DELETE");
+    }
+    if (nseg == 3 && strcmp(seg[2], "$staffing") == 0 &&
+        (t == REG_LOCATION || t == REG_ORGANIZATION)) {
+        if (!is_get)
+            return method_not_allowed(r, "GET");
+        /* counted from PractitionerRoles: personal data, so read as a PractitionerRole */
+        return authorize(r, REG_PRACTITIONERROLE, ACCESS_READ) < 0 ? 401
+                                                                   : web_staffing(r, t, seg[1]);
     }
     if (strcmp(seg[2], "_history") == 0 && (nseg == 3 || nseg == 4)) {
         if (!is_get)

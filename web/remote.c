@@ -13,17 +13,10 @@
 #include <civetweb.h>
 
 #include "importers/importers.h"
-#include "web/web.h"
+#include "web/web_int.h"
 
-typedef struct target {
-    char host[256];
-    int port;
-    int tls;
-    char base[512]; /* the path of the FHIR base, without a trailing '/' ("/fhir") */
-} target;
-
-static int
-parse_url(target *t, const char *url, core_err *err)
+int
+web_target_parse(web_target *t, const char *url, core_err *err)
 {
     const char *p = url, *slash, *colon;
     memset(t, 0, sizeof(*t));
@@ -81,20 +74,17 @@ qadd(char **q, size_t *len, size_t *cap, const char *name, const char *value)
     (*q)[*len] = '\0';
 }
 
-/* One HTTP exchange: the response body in *body (malloc'd, NUL-terminated), the status in
- * *status, the Location header (if any) in location. upload: a file to send as the body, or
- * NULL. */
-static int
-exchange(int *status,
-         char **body,
-         char location[512],
-         const target *t,
-         const char *method,
-         const char *path,
-         const char *token,
-         FILE *upload,
-         long size,
-         core_err *err)
+int
+web_exchange(int *status,
+             char **body,
+             char location[512],
+             const web_target *t,
+             const char *method,
+             const char *path,
+             const char *token,
+             FILE *upload,
+             long size,
+             core_err *err)
 {
     char ebuf[256] = "", buf[65536];
     struct mg_connection *conn;
@@ -153,9 +143,8 @@ exchange(int *status,
     return 0;
 }
 
-/* An error answer: the OperationOutcome's diagnostics (and expression) as err. */
-static int
-http_error(core_err *err, int status, const char *body)
+int
+web_http_error(core_err *err, int status, const char *body)
 {
     core_err e = CORE_ERR_INIT;
     json_t *oo = core_json_parse(body, strlen(body), &e), *issue;
@@ -182,7 +171,7 @@ web_import_remote(
     imp_stats *out, const char *server, const char *token, const imp_options *o, core_err *err)
 {
     static const char *const formats[] = { "csv", "geojson", "dhis2", "fhir", "csd" };
-    target t;
+    web_target t;
     char *q = NULL, *body = NULL, location[512], path[2048];
     size_t qlen = 0, qcap = 0;
     struct stat st;
@@ -191,7 +180,7 @@ web_import_remote(
     const char *base = strrchr(o->file, '/') ? strrchr(o->file, '/') + 1 : o->file;
 
     memset(out, 0, sizeof(*out));
-    if (parse_url(&t, server, err) < 0)
+    if (web_target_parse(&t, server, err) < 0)
         return -1;
     mg_init_library(t.tls ? MG_FEATURES_TLS : 0);
     qadd(&q, &qlen, &qcap, "format", formats[o->format]);
@@ -243,10 +232,11 @@ web_import_remote(
     if (o->log && o->progress)
         fprintf(o->log, "mahali import: uploading %s (%ld bytes) to %s\n", base, (long)st.st_size,
                 server);
-    if (exchange(&status, &body, location, &t, "POST", path, token, f, (long)st.st_size, err) < 0)
+    if (web_exchange(&status, &body, location, &t, "POST", path, token, f, (long)st.st_size, err) <
+        0)
         goto done;
     if (status != 202) {
-        http_error(err, status, body);
+        web_http_error(err, status, body);
         goto done;
     }
     /* the job: poll until it ends */
@@ -266,10 +256,10 @@ web_import_remote(
     for (;;) {
         free(body);
         body = NULL;
-        if (exchange(&status, &body, NULL, &t, "GET", jobpath, token, NULL, 0, err) < 0)
+        if (web_exchange(&status, &body, NULL, &t, "GET", jobpath, token, NULL, 0, err) < 0)
             goto done;
         if (status != 200) {
-            http_error(err, status, body);
+            web_http_error(err, status, body);
             goto done;
         }
         job = core_json_parse(body, strlen(body), &e);
@@ -325,7 +315,8 @@ web_import_remote(
                 free(body);
                 body = NULL;
                 snprintf(csvpath, sizeof(csvpath), "%s/report.csv", jobpath);
-                if (exchange(&status, &body, NULL, &t, "GET", csvpath, token, NULL, 0, err) == 0 &&
+                if (web_exchange(&status, &body, NULL, &t, "GET", csvpath, token, NULL, 0, err) ==
+                        0 &&
                     status == 200) {
                     FILE *cf = fopen(csv, "w");
                     if (cf) {

@@ -165,6 +165,7 @@ web_search(web_req *r, reg_type t, int post)
     char now[32], extra[512] = "";
     out o = { 0 };
     int count;
+    long npersonal = 0;
 
     if (post) {
         size_t len;
@@ -209,6 +210,15 @@ web_search(web_req *r, reg_type t, int post)
     opts.count = count;
     opts.strict = prefer && strstr(prefer, "handling=strict") != NULL;
     opts.allow_personal = r->who.role != REG_ROLE_NONE;
+    if (opts.allow_personal) {
+        /* a bulk read that may return health workers spends the token's allowance */
+        int personal = reg_type_is_personal(t);
+        for (size_t i = 0; i < n && !personal; i++)
+            personal = strncmp(p[i].name, "_include", 8) == 0 ||
+                       strncmp(p[i].name, "_revinclude", 11) == 0;
+        if (personal && web_personal_throttle(r) < 0)
+            return 429;
+    }
     opts.count_only = summary && strcmp(summary, "count") == 0;
     opts.cursor = param(p, n, "_cursor");
     if (reg_search(&res, r->th->db, (int)t, p, n, &opts, &err) < 0) {
@@ -268,14 +278,17 @@ web_search(web_req *r, reg_type t, int post)
             puts_(&o, "{\"fullUrl\":");
             put_json_string(&o, core_arena_sprintf(r->arena, "%s/%s/%s", r->base, htn, h->id));
             puts_(&o, ",\"resource\":");
-            if (summary || elements) {
+            npersonal += reg_type_is_personal((reg_type)h->type);
+            if (summary || elements || web_redacts(r, h->type)) {
                 json_t *j = core_json_parse(h->json, strlen(h->json), &err);
                 char *text;
                 if (!j) {
                     core_err_clear(&err);
                     puts_(&o, h->json);
                 } else {
-                    subset(j, htn, summary ? summary : "", elements);
+                    web_redact(r, j);
+                    if (summary || elements)
+                        subset(j, htn, summary ? summary : "", elements);
                     text = core_json_dump(j, NULL);
                     json_decref(j);
                     puts_(&o, text ? text : "{}");
@@ -316,6 +329,7 @@ web_search(web_req *r, reg_type t, int post)
     }
     puts_(&o, "}");
     reg_search_out_clear(&res);
+    web_personal_count(r, npersonal);
 
     if (r->pretty || r->xml) {
         json_t *j = core_json_parse(o.p, o.len, &err);

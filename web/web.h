@@ -4,6 +4,9 @@
 #ifndef WEB_WEB_H
 #define WEB_WEB_H
 
+#include <signal.h>
+#include <stdio.h>
+
 #include "importers/importers.h"
 #include "registry/registry.h"
 
@@ -15,11 +18,14 @@ typedef struct web_config {
     int public_read;      /* 1: anonymous reads of facility-side resources are allowed */
     int num_threads;      /* civetweb workers (each holds one database connection) */
     size_t max_body;      /* request body cap in bytes */
+    long
+        personal_read_limit; /* health-worker resources per token and minute in bulk reads; 0 off */
+    int feed_horizon_off;    /* 1: no safe horizon in the change feed (tests' negative control) */
 } web_config;
 
-#define WEB_CONFIG_INIT                                \
-    {                                                  \
-        "127.0.0.1:8080", NULL, NULL, 1, 16, 16u << 20 \
+#define WEB_CONFIG_INIT                                          \
+    {                                                            \
+        "127.0.0.1:8080", NULL, NULL, 1, 16, 16u << 20, 20000, 0 \
     }
 
 typedef struct web_server web_server;
@@ -40,5 +46,26 @@ void web_server_stop(web_server *s);
  *  failed (the importer's message). */
 int web_import_remote(
     imp_stats *out, const char *server, const char *token, const imp_options *o, core_err *err);
+
+/* `mahali sync --from URL` (web/sync.c): mirror another mCSD Directory into this registry. */
+typedef struct web_sync_options {
+    const char *from;  /* the other Directory's FHIR base URL */
+    const char *token; /* its bearer token, or NULL */
+    const char *types; /* "Organization,Location", or NULL: the whole system feed */
+    int follow;        /* keep polling every interval seconds until *stop */
+    int interval;
+    FILE *log; /* a summary line per poll that changed something, and each rejection */
+    volatile sig_atomic_t *stop;
+} web_sync_options;
+
+typedef struct web_sync_stats {
+    long seen, created, updated, deleted, unchanged, rejected, polls;
+} web_sync_stats;
+
+/** Pull the changes since this registry's cursor for o->from, apply them on db and move the
+ *  cursor (sql/0009: sync_cursor); with o->follow, again every o->interval seconds until
+ *  *o->stop. Returns 0 (rejected changes are counted and logged), or -1 with err: the source
+ *  unreachable or refusing (401 without a token), the database failing. */
+int web_sync(web_sync_stats *st, core_db *db, const web_sync_options *o, core_err *err);
 
 #endif

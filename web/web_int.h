@@ -44,6 +44,44 @@ void web_fail(web_req *r, int status, core_issue code, const char *fmt, ...)
 /** An OperationOutcome for err: new reference. */
 json_t *web_outcome(const core_err *err);
 
+/* ---- HTTP client (web/remote.c): mahali import --server, mahali sync ---- */
+typedef struct web_target {
+    char host[256];
+    int port;
+    int tls;
+    char base[512]; /* the path of the FHIR base, without a trailing '/' ("/fhir") */
+} web_target;
+/** http(s)://host[:port][/path] → t (the path defaults to /fhir). Returns 0 or -1 with err
+ *  (400 naming "server"). */
+int web_target_parse(web_target *t, const char *url, core_err *err);
+/** One HTTP exchange: the response body in *body (malloc'd, NUL-terminated), the status in
+ *  *status, the Location header (if any) in location (or NULL). upload: a file to send as the
+ *  body, or NULL. Returns 0, or -1 with err (503: unreachable, no answer). */
+int web_exchange(int *status,
+                 char **body,
+                 char location[512],
+                 const web_target *t,
+                 const char *method,
+                 const char *path,
+                 const char *token,
+                 FILE *upload,
+                 long size,
+                 core_err *err);
+/** An error answer: the OperationOutcome's diagnostics (and expression) as err; returns -1. */
+int web_http_error(core_err *err, int status, const char *body);
+
+/* ---- privacy (web/privacy.c) ---- */
+/** Does r's caller see a reduced Practitioner in answers about type t (-1: any type)? */
+int web_redacts(const web_req *r, int t);
+/** Reduce res (a Practitioner) to what r's caller may see; other resources untouched. */
+void web_redact(const web_req *r, json_t *res);
+/** Before a bulk read that may return personal resources: 0 to go on, or -1 after answering
+ *  429 (the token's per-minute allowance is spent). */
+int web_personal_throttle(web_req *r);
+/** Count n personal resources returned to r's token. */
+void web_personal_count(web_req *r, long n);
+void web_count_personal(web_req *r, const reg_history_entry *e, int n);
+
 /** Value of query parameter name (decoded, arena-owned), or NULL. */
 const char *web_query(web_req *r, const char *name);
 /** Read the request body into the arena (NUL-terminated); form: expect
@@ -74,6 +112,10 @@ int web_map_layer(web_req *r);
 /** GET /fhir/Location/$export-mfl: the master facility list streamed as CSV, GeoJSON, FHIR
  *  NDJSON or DHIS2 JSON (web/export.c). Returns the status. */
 int web_export_mfl(web_req *r);
+/** GET /fhir/Location/{id}/$staffing and /fhir/Organization/{id}/$staffing: active postings
+ *  counted by role, as Parameters (web/staffing.c). The caller has checked access (token).
+ *  Returns the status. */
+int web_staffing(web_req *r, reg_type t, const char *id);
 /** Search type t (GET, or POST _search with a form body when post). Returns the status. */
 int web_search(web_req *r, reg_type t, int post);
 

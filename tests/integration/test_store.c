@@ -271,7 +271,8 @@ test_history_paging(void **state)
     core_err err = CORE_ERR_INIT;
     reg_write w;
     json_t *res = location("hist-1", "v1");
-    reg_history_query q = { REG_LOCATION, "hist-1", NULL, 3, 0 };
+    reg_history_query q = { .type = REG_LOCATION, .id = "hist-1", .count = 3 };
+    char horizon[32], pinned[32];
     int seen[8] = { 0 }, total = 0;
     (void)state;
 
@@ -286,7 +287,7 @@ test_history_paging(void **state)
         reg_history_entry *e;
         int n;
         long long next;
-        assert_int_equal(reg_history(&e, &n, &next, db, &q, &err), 0);
+        assert_int_equal(reg_history(&e, &n, &next, horizon, db, &q, &err), 0);
         for (int i = 0; i < n; i++) {
             assert_true(e[i].version >= 1 && e[i].version <= 7);
             seen[e[i].version]++;
@@ -298,6 +299,8 @@ test_history_paging(void **state)
         if (!next)
             break;
         q.before = next;
+        memcpy(pinned, horizon, sizeof(pinned)); /* the walk keeps its first page's horizon */
+        q.horizon = pinned;
     }
     assert_int_equal(total, 7);
     for (int v = 1; v <= 7; v++)
@@ -305,11 +308,12 @@ test_history_paging(void **state)
 
     q.since = "not-a-date";
     q.before = 0;
+    q.horizon = NULL;
     {
         reg_history_entry *e;
         int n;
         long long next;
-        assert_int_equal(reg_history(&e, &n, &next, db, &q, &err), -1);
+        assert_int_equal(reg_history(&e, &n, &next, horizon, db, &q, &err), -1);
         assert_int_equal(err.status, 400);
         core_err_clear(&err);
     }
@@ -326,7 +330,8 @@ test_feed_horizon(void **state)
     core_err err = CORE_ERR_INIT;
     reg_write w;
     json_t *a = location("feed-a", "A"), *b = location("feed-b", "B");
-    reg_history_query q = { REG_LOCATION, NULL, NULL, 500, 0 };
+    reg_history_query q = { .type = REG_LOCATION, .count = 500 };
+    char horizon[32];
     reg_history_entry *e;
     int n, has_b = 0, has_a = 0;
     long long next;
@@ -338,14 +343,14 @@ test_feed_horizon(void **state)
     assert_int_equal(reg_update(&w, fast, REG_LOCATION, "feed-b", b, 0, NULL, &err), 0);
     reg_write_clear(&w);
 
-    assert_int_equal(reg_history(&e, &n, &next, reader, &q, &err), 0);
+    assert_int_equal(reg_history(&e, &n, &next, horizon, reader, &q, &err), 0);
     for (int i = 0; i < n; i++)
         has_b |= strcmp(e[i].id, "feed-b") == 0;
     reg_history_free(e, n);
     assert_false(has_b); /* held back while feed-a's transaction is open */
 
     assert_int_equal(core_db_run(slow, "COMMIT", &err), 0);
-    assert_int_equal(reg_history(&e, &n, &next, reader, &q, &err), 0);
+    assert_int_equal(reg_history(&e, &n, &next, horizon, reader, &q, &err), 0);
     for (int i = 0; i < n; i++) {
         has_b |= strcmp(e[i].id, "feed-b") == 0;
         has_a |= strcmp(e[i].id, "feed-a") == 0;

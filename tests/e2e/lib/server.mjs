@@ -385,10 +385,11 @@ export function sample(type, extra = {}) {
  * start `mahali serve --listen 127.0.0.1:0 --database ...` and create one token per role.
  * The server is stopped (SIGTERM, must exit 0) and the database dropped in `after`, even when
  * tests fail. The server's stderr of a failing test is printed.
+ * env: extra environment variables for the server process (e.g. { MAHALI_FEED_HORIZON: 'off' }).
  * Returns a handle filled in by `before`: {base, conninfo, dbname, tokens, server, req(...)}.
  * S.req(method, path, {as: 'editor'|'reader'|'admin', token, ...request opts}).
  */
-export function useServer(name, { roles = ['reader', 'editor', 'admin'], migrate = true, serveArgs = [] } = {}) {
+export function useServer(name, { roles = ['reader', 'editor', 'admin'], migrate = true, serveArgs = [], env } = {}) {
   const S = { tokens: {}, failed: false };
   let mark = 0;
   before(async () => {
@@ -396,7 +397,7 @@ export function useServer(name, { roles = ['reader', 'editor', 'admin'], migrate
     S.dbname = db.dbname;
     S.conninfo = db.conninfo;
     if (migrate) await runOk(BIN, ['migrate', '--database', S.conninfo], { timeout: 120000 });
-    S.server = await startServe(['--listen', '127.0.0.1:0', '--database', S.conninfo, ...serveArgs]);
+    S.server = await startServe(['--listen', '127.0.0.1:0', '--database', S.conninfo, ...serveArgs], { env });
     S.base = S.server.base;
     const toks = await Promise.all(roles.map((r) => createToken(r, ['--database', S.conninfo])));
     roles.forEach((r, k) => (S.tokens[r] = toks[k]));
