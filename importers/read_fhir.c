@@ -59,9 +59,10 @@ transaction(imp_ctx *c, json_t *bundle, core_err *err)
     }
     long created = 0, updated = 0;
     for (size_t i = 0; i < n; i++) {
+        /* an entry whose content was already stored wrote nothing: unchanged, not updated */
         if (res[i].status == 201)
             created++;
-        else if (res[i].status == 200)
+        else if (res[i].status == 200 && !res[i].noop)
             updated++;
     }
     reg_bundle_results_free(res, n);

@@ -273,6 +273,7 @@ run_entry(reg_bundle_result *res, core_db *db, entry *e, const reg_actor *who, c
             res->resource = NULL;
             core_strlcpy(res->id, e->id, sizeof(res->id));
             res->status = 200;
+            res->noop = 1;
             return rc;
         }
         json_object_set_new(e->resource, "id", json_string(e->id));
@@ -297,6 +298,7 @@ run_entry(reg_bundle_result *res, core_db *db, entry *e, const reg_actor *who, c
     if (rc == 0) {
         core_strlcpy(res->id, w.id, sizeof(res->id));
         res->version = w.version;
+        res->noop = w.noop;
         core_strlcpy(res->last_updated, w.last_updated, sizeof(res->last_updated));
     }
     reg_write_clear(&w);

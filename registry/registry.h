@@ -140,6 +140,7 @@ typedef struct reg_bundle_result {
     char last_updated[32];
     json_t *resource; /* GET entries: the resource (new reference), else NULL */
     core_err err;     /* batch entries that failed */
+    int noop;         /* 1: nothing written (identical content, or a delete of a deleted one) */
 } reg_bundle_result;
 
 /** Process a Bundle of type transaction (all entries or none, in R4 order DELETE, POST, PUT,
@@ -316,6 +317,20 @@ int reg_history(reg_history_entry **entries,
                 core_db *db,
                 const reg_history_query *q,
                 core_err *err);
+/** The same walk in pieces, for answers streamed while the database reads the next piece:
+ *  start checks q and fills horizon_out (q->horizon when pinned, else now); send asks for at
+ *  most limit entries older than `before` (0: the newest) and returns at once; recv waits for
+ *  them (*entries as reg_history gives them; *n < limit: the walk has no more). Nothing else may
+ *  run on db between send and recv. Each returns 0, or -1 with err. */
+int reg_history_start(char horizon_out[32], core_db *db, const reg_history_query *q, core_err *err);
+int reg_history_send(core_db *db,
+                     const reg_history_query *q,
+                     const char *horizon,
+                     long long before,
+                     int limit,
+                     core_err *err);
+int reg_history_recv(
+    reg_history_entry **entries, int *n, core_db *db, const reg_history_query *q, core_err *err);
 /** Is s an instant or partial dateTime _since accepts? */
 int reg_instant_valid(const char *s);
 void reg_history_free(reg_history_entry *entries, int n);

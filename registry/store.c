@@ -79,14 +79,11 @@ static const core_stmt ST_VREAD = {
     3
 };
 
-/* $1 since (or NULL), $2 paging cursor (0 = newest), $3 limit, $4 feed horizon, $5 raw (the
- * stored text with "resourceType" moved first, as a client expects it), $6 type, $7 id */
+/* $1 since (or NULL), $2 paging cursor (0 = newest), $3 limit, $4 feed horizon, $5 type, $6 id */
 #define HISTORY_COLS                                                                          \
     "SELECT seq, rtype, id, version,"                                                         \
     " to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), method," \
-    " CASE WHEN $5::boolean THEN '{\"resourceType\": \"' || rtype || '\", '"                  \
-    " || substr((content - 'resourceType')::text, 2) ELSE content::text END, status"          \
-    " FROM resource_history WHERE last_updated <= $4::timestamptz"                            \
+    " content::text, status FROM resource_history WHERE last_updated <= $4::timestamptz"      \
     " AND ($1::timestamptz IS NULL OR last_updated >= $1::timestamptz)"                       \
     " AND ($2::bigint = 0 OR seq < $2::bigint)"
 static const core_stmt ST_HORIZON = { "reg_feed_horizon", "SELECT mahali_feed_horizon()", 0 };
@@ -97,12 +94,13 @@ static const core_stmt ST_NOW = {
     0
 };
 static const core_stmt ST_HISTORY_SYSTEM = { "reg_history_system",
-                                             HISTORY_COLS " ORDER BY seq DESC LIMIT $3", 5 };
+                                             HISTORY_COLS " ORDER BY seq DESC LIMIT $3::int", 4 };
 static const core_stmt ST_HISTORY_TYPE = {
-    "reg_history_type", HISTORY_COLS " AND rtype = $6 ORDER BY seq DESC LIMIT $3", 6
+    "reg_history_type", HISTORY_COLS " AND rtype = $5 ORDER BY seq DESC LIMIT $3::int", 5
 };
 static const core_stmt ST_HISTORY_INSTANCE = {
-    "reg_history_instance", HISTORY_COLS " AND rtype = $6 AND id = $7 ORDER BY seq DESC LIMIT $3", 7
+    "reg_history_instance",
+    HISTORY_COLS " AND rtype = $5 AND id = $6 ORDER BY seq DESC LIMIT $3::int", 6
 };
 
 /* Map the store's own SQLSTATEs (raised by mahali_write) onto err. */
@@ -521,6 +519,79 @@ reg_vread(json_t **out,
     return *out ? 0 : -1;
 }
 
+/* Stored JSON text (jsonb's output: keys ordered by length) with its top-level "resourceType"
+ * member moved first, as clients expect it, without parsing it: one pass that tracks strings
+ * and depth. Returns a malloc'd copy. */
+static char *
+type_first(const char *text, size_t len)
+{
+    static const char key[] = "\"resourceType\"";
+    const char *p = text, *end = text + len, *m_start = NULL, *m_end = NULL;
+    int depth = 0;
+    char *out;
+
+    while (p < end && !m_start) {
+        char c = *p;
+        if (c == '"') {
+            const char *s = p++;
+            while (p < end && *p != '"')
+                p += *p == '\\' ? 2 : 1;
+            p++;
+            if (depth == 1 && (size_t)(p - s) == sizeof(key) - 1 &&
+                memcmp(s, key, sizeof(key) - 1) == 0) {
+                /* the member: "resourceType": "X" */
+                const char *v = p;
+                while (v < end && (*v == ':' || *v == ' '))
+                    v++;
+                if (v < end && *v == '"') {
+                    v++;
+                    while (v < end && *v != '"')
+                        v += *v == '\\' ? 2 : 1;
+                    m_start = s;
+                    m_end = v < end ? v + 1 : end;
+                }
+            }
+            continue;
+        }
+        if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            depth--;
+        p++;
+    }
+    if (!(out = malloc(len + 3)))
+        abort();
+    if (!m_start || m_start == text + 1) {
+        memcpy(out, text, len + 1);
+        return out;
+    }
+    {
+        /* {A, "resourceType": "X", B} → {"resourceType": "X", A, B} */
+        size_t mlen = (size_t)(m_end - m_start), n = 0, alen;
+        const char *a_end = m_start, *after = m_end;
+        while (a_end > text + 1 && (a_end[-1] == ' ' || a_end[-1] == ','))
+            a_end--;
+        while (after < end && (*after == ' ' || *after == ','))
+            after++;
+        alen = (size_t)(a_end - (text + 1));
+        out[n++] = '{';
+        memcpy(out + n, m_start, mlen);
+        n += mlen;
+        memcpy(out + n, ", ", 2);
+        n += 2;
+        memcpy(out + n, text + 1, alen);
+        n += alen;
+        if (after < end && *after != '}') {
+            memcpy(out + n, ", ", 2);
+            n += 2;
+        }
+        memcpy(out + n, after, (size_t)(end - after));
+        n += (size_t)(end - after);
+        out[n] = '\0';
+    }
+    return out;
+}
+
 /* A FHIR dateTime/instant as _since accepts: YYYY[-MM[-DD[Thh:mm[:ss[.fff]](Z|±hh:mm)]]]. */
 int
 reg_instant_valid(const char *s)
@@ -564,25 +635,12 @@ reg_history_free(reg_history_entry *entries, int n)
     free(entries);
 }
 
+/* The horizon of a walk: checked when pinned by the caller, else taken now. */
 int
-reg_history(reg_history_entry **entries,
-            int *n,
-            long long *next_before,
-            char horizon_out[32],
-            core_db *db,
-            const reg_history_query *q,
-            core_err *err)
+reg_history_start(char horizon_out[32], core_db *db, const reg_history_query *q, core_err *err)
 {
-    char before[24], limit[16];
-    const char *params[7];
-    const core_stmt *st;
     PGresult *r;
-    int rows, take;
-    reg_history_entry *e;
 
-    *entries = NULL;
-    *n = 0;
-    *next_before = 0;
     if (q->since && !reg_instant_valid(q->since))
         return core_err_set_at(
             err, 400, CORE_ISSUE_VALUE, "_since",
@@ -592,29 +650,43 @@ reg_history(reg_history_entry **entries,
             return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "_cursor",
                                    "_cursor is not one this server wrote");
         core_strlcpy(horizon_out, q->horizon, 32);
-    } else {
-        /* the horizon first, in a statement of its own: see mahali_feed_horizon in sql/ */
-        if (!(r = core_db_exec(db, q->unsafe_horizon ? &ST_NOW : &ST_HORIZON, NULL, err)))
-            return -1;
-        core_strlcpy(horizon_out, PQgetvalue(r, 0, 0), 32);
-        PQclear(r);
+        return 0;
     }
-    snprintf(before, sizeof(before), "%lld", q->before);
-    snprintf(limit, sizeof(limit), "%d",
-             q->count + 1); /* one more tells whether a next page exists */
-    params[0] = q->since;
-    params[1] = before;
-    params[2] = limit;
-    params[3] = horizon_out;
-    params[4] = q->raw ? "true" : "false";
-    params[5] = q->type >= 0 ? reg_type_name((reg_type)q->type) : NULL;
-    params[6] = q->id;
-    st = q->type < 0 ? &ST_HISTORY_SYSTEM : q->id ? &ST_HISTORY_INSTANCE : &ST_HISTORY_TYPE;
-    if (!(r = core_db_exec(db, st, params, err)))
+    /* the horizon first, in a statement of its own: see mahali_feed_horizon in sql/ */
+    if (!(r = core_db_exec(db, q->unsafe_horizon ? &ST_NOW : &ST_HORIZON, NULL, err)))
         return -1;
-    rows = PQntuples(r);
-    take = rows > q->count ? q->count : rows;
-    e = calloc((size_t)(take ? take : 1), sizeof(*e));
+    core_strlcpy(horizon_out, PQgetvalue(r, 0, 0), 32);
+    PQclear(r);
+    return 0;
+}
+
+/* The statement's parameters for rows before `before` (0: the newest), at most limit. */
+static const core_stmt *
+history_params(const char *params[6],
+               char before_s[24],
+               char limit_s[16],
+               const reg_history_query *q,
+               const char *horizon,
+               long long before,
+               int limit)
+{
+    snprintf(before_s, 24, "%lld", before);
+    snprintf(limit_s, 16, "%d", limit);
+    params[0] = q->since;
+    params[1] = before_s;
+    params[2] = limit_s;
+    params[3] = horizon;
+    params[4] = q->type >= 0 ? reg_type_name((reg_type)q->type) : NULL;
+    params[5] = q->id;
+    return q->type < 0 ? &ST_HISTORY_SYSTEM : q->id ? &ST_HISTORY_INSTANCE : &ST_HISTORY_TYPE;
+}
+
+/* Rows of a history statement → entries (the first take rows). */
+static int
+history_rows(
+    reg_history_entry **entries, PGresult *r, int take, const reg_history_query *q, core_err *err)
+{
+    reg_history_entry *e = calloc((size_t)(take ? take : 1), sizeof(*e));
     if (!e)
         abort();
     for (int i = 0; i < take; i++) {
@@ -627,19 +699,82 @@ reg_history(reg_history_entry **entries,
         e[i].status = atoi(PQgetvalue(r, i, 7));
         if (PQgetisnull(r, i, 6))
             continue;
-        if (q->raw) {
-            if (!(e[i].text = strdup(PQgetvalue(r, i, 6))))
-                abort();
-        } else if (!(e[i].resource = parse_stored(PQgetvalue(r, i, 6), err))) {
-            PQclear(r);
+        if (q->raw)
+            e[i].text = type_first(PQgetvalue(r, i, 6), (size_t)PQgetlength(r, i, 6));
+        else if (!(e[i].resource = parse_stored(PQgetvalue(r, i, 6), err))) {
             reg_history_free(e, i);
             return -1;
         }
     }
-    if (rows > q->count && take > 0)
-        *next_before = e[take - 1].seq;
-    PQclear(r);
     *entries = e;
+    return 0;
+}
+
+int
+reg_history(reg_history_entry **entries,
+            int *n,
+            long long *next_before,
+            char horizon_out[32],
+            core_db *db,
+            const reg_history_query *q,
+            core_err *err)
+{
+    char before[24], limit[16];
+    const char *params[6];
+    const core_stmt *st;
+    PGresult *r;
+    int rows, take;
+
+    *entries = NULL;
+    *n = 0;
+    *next_before = 0;
+    if (reg_history_start(horizon_out, db, q, err) < 0)
+        return -1;
+    /* one more row than asked tells whether a next page exists */
+    st = history_params(params, before, limit, q, horizon_out, q->before, q->count + 1);
+    if (!(r = core_db_exec(db, st, params, err)))
+        return -1;
+    rows = PQntuples(r);
+    take = rows > q->count ? q->count : rows;
+    if (history_rows(entries, r, take, q, err) < 0) {
+        PQclear(r);
+        return -1;
+    }
+    if (rows > q->count && take > 0)
+        *next_before = (*entries)[take - 1].seq;
+    PQclear(r);
     *n = take;
+    return 0;
+}
+
+int
+reg_history_send(core_db *db,
+                 const reg_history_query *q,
+                 const char *horizon,
+                 long long before,
+                 int limit,
+                 core_err *err)
+{
+    char before_s[24], limit_s[16];
+    const char *params[6];
+    const core_stmt *st = history_params(params, before_s, limit_s, q, horizon, before, limit);
+    return core_db_send(db, st->sql, st->nparams, params, err);
+}
+
+int
+reg_history_recv(
+    reg_history_entry **entries, int *n, core_db *db, const reg_history_query *q, core_err *err)
+{
+    PGresult *r = core_db_wait(db, err);
+    *entries = NULL;
+    *n = 0;
+    if (!r)
+        return -1;
+    if (history_rows(entries, r, PQntuples(r), q, err) < 0) {
+        PQclear(r);
+        return -1;
+    }
+    *n = PQntuples(r);
+    PQclear(r);
     return 0;
 }

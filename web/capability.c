@@ -96,8 +96,8 @@ staffing_operation(reg_type t)
     char def[128], doc[1024];
     const char *tn = reg_type_name(t);
 
-    snprintf(def, sizeof(def), "https://profiles.mahali.health/fhir/OperationDefinition/%s-staffing",
-             tn);
+    snprintf(def, sizeof(def),
+             "https://profiles.mahali.health/fhir/OperationDefinition/%s-staffing", tn);
     snprintf(doc, sizeof(doc),
              "GET [base]/%s/{id}/$staffing[?includeBelow=true] (a token: derived from "
              "PractitionerRole): the active postings (PractitionerRole.%s naming it, active not "

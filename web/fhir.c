@@ -504,54 +504,171 @@ history_status(int status)
     return status == 201 ? "201 Created" : status == 204 ? "204 No Content" : "200 OK";
 }
 
-/* The history Bundle as text around the stored JSON, without parsing it: the feed's bulk path
- * (sync clients walk it page by page). Same content as the json_t path below. */
-static void
-send_history_text(web_req *r,
-                  const char *bundle_id,
-                  const char *horizon,
-                  const char *self,
-                  const char *next,
-                  const reg_history_entry *e,
-                  int n)
-{
-    core_buf b = { 0 };
+/* The history Bundle as text around the stored JSON, without parsing it, streamed: the
+ * database reads the next SUB entries while the ones before are written (chunked transfer;
+ * HTTP/1.0 clients get it whole). "link" comes after "entry" (JSON member order carries no
+ * meaning), since next is known only at the end. The feed's bulk path: sync clients walk it. */
+#define SUB 100
 
-    core_buf_str(&b, "{\"resourceType\":\"Bundle\",\"id\":");
-    core_buf_json_str(&b, bundle_id);
-    core_buf_str(&b, ",\"meta\":{\"lastUpdated\":");
-    core_buf_json_str(&b, horizon);
-    core_buf_str(&b, "},\"type\":\"history\",\"link\":[{\"relation\":\"self\",\"url\":");
-    core_buf_json_str(&b, self);
-    core_buf_str(&b, "}");
-    if (next) {
-        core_buf_str(&b, ",{\"relation\":\"next\",\"url\":");
-        core_buf_json_str(&b, next);
-        core_buf_str(&b, "}");
-    }
-    core_buf_str(&b, "]");
-    for (int i = 0; i < n; i++) {
-        const char *tn = reg_type_name(e[i].type);
-        core_buf_str(&b, i ? "," : ",\"entry\":[");
-        core_buf_str(&b, "{\"fullUrl\":");
-        core_buf_json_str(&b, core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, e[i].id));
-        if (e[i].text) {
-            core_buf_str(&b, ",\"resource\":");
-            core_buf_str(&b, e[i].text);
+typedef struct hstream {
+    web_req *r;
+    core_buf b;
+    int chunked, started;
+} hstream;
+
+/* Write what b holds (the headers before the first piece, in the same write). */
+static int
+hs_flush(hstream *h, int last)
+{
+    char head[512];
+    int n = 0;
+    core_buf out = { 0 };
+    int rc;
+
+    if (!h->chunked && !last)
+        return 0;
+    if (!h->started) {
+        if (h->chunked)
+            n = snprintf(head, sizeof(head),
+                         "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json; charset=utf-8\r\n"
+                         "Transfer-Encoding: chunked\r\nX-Content-Type-Options: nosniff\r\n"
+                         "Cache-Control: no-store\r\n\r\n");
+        h->started = 1;
+        if (!h->chunked) {
+            web_send(h->r, 200, "application/fhir+json; charset=utf-8", NULL, h->b.data, h->b.len);
+            h->b.len = 0;
+            return 0;
         }
-        core_buf_printf(&b, ",\"request\":{\"method\":\"%s\",\"url\":", e[i].method);
-        if (strcmp(e[i].method, "POST") == 0)
-            core_buf_json_str(&b, tn);
-        else
-            core_buf_json_str(&b, core_arena_sprintf(r->arena, "%s/%s", tn, e[i].id));
-        core_buf_printf(&b,
-                        "},\"response\":{\"status\":\"%s\",\"etag\":\"W/\\\"%d\\\"\","
-                        "\"lastModified\":\"%s\"}}",
-                        history_status(e[i].status), e[i].version, e[i].last_updated);
     }
-    core_buf_str(&b, n ? "]}" : "}");
-    web_send(r, 200, "application/fhir+json; charset=utf-8", NULL, b.data, b.len);
-    free(b.data);
+    if (!h->b.len && !last)
+        return 0;
+    core_buf_add(&out, head, (size_t)n);
+    if (h->b.len) {
+        core_buf_printf(&out, "%zx\r\n", h->b.len);
+        core_buf_add(&out, h->b.data, h->b.len);
+        core_buf_add(&out, "\r\n", 2);
+    }
+    if (last)
+        core_buf_add(&out, "0\r\n\r\n", 5);
+    rc = mg_write(h->r->conn, out.data, out.len) == (int)out.len ? 0 : -1;
+    free(out.data);
+    h->b.len = 0;
+    return rc;
+}
+
+static void
+hs_entry(hstream *h, const reg_history_entry *e, int first)
+{
+    web_req *r = h->r;
+    core_buf *b = &h->b;
+    const char *tn = reg_type_name(e->type);
+
+    core_buf_str(b, first ? ",\"entry\":[{\"fullUrl\":" : ",{\"fullUrl\":");
+    core_buf_json_str(b, core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, e->id));
+    if (e->text) {
+        core_buf_str(b, ",\"resource\":");
+        core_buf_str(b, e->text);
+    }
+    core_buf_printf(b, ",\"request\":{\"method\":\"%s\",\"url\":\"%s%s%s\"},", e->method, tn,
+                    strcmp(e->method, "POST") == 0 ? "" : "/",
+                    strcmp(e->method, "POST") == 0 ? "" : e->id);
+    core_buf_printf(b,
+                    "\"response\":{\"status\":\"%s\",\"etag\":\"W/\\\"%d\\\"\","
+                    "\"lastModified\":\"%s\"}}",
+                    history_status(e->status), e->version, e->last_updated);
+}
+
+/* Stream one page of the walk q (horizon already fixed). Returns the status for the log. */
+static int
+stream_history(web_req *r,
+               const reg_history_query *q,
+               const char *horizon,
+               const char *bundle_id,
+               const char *self,
+               const char *next_prefix)
+{
+    core_err err = CORE_ERR_INIT;
+    const char *version = r->ri->http_version;
+    hstream h = { r, { 0 }, !version || strcmp(version, "1.0") != 0, 0 };
+    long long before = q->before, last_seq = 0, next = 0;
+    int emitted = 0, want = q->count + 1 < SUB ? q->count + 1 : SUB;
+
+    if (reg_history_send(r->th->db, q, horizon, before, want, &err) < 0)
+        return fail(r, &err);
+    core_buf_str(&h.b, "{\"resourceType\":\"Bundle\",\"id\":");
+    core_buf_json_str(&h.b, bundle_id);
+    core_buf_str(&h.b, ",\"meta\":{\"lastUpdated\":");
+    core_buf_json_str(&h.b, horizon);
+    core_buf_str(&h.b, "},\"type\":\"history\"");
+    for (;;) {
+        reg_history_entry *e;
+        int n, take, done;
+        if (reg_history_recv(&e, &n, r->th->db, q, &err) < 0) {
+            if (!h.started) {
+                free(h.b.data);
+                return fail(r, &err);
+            }
+            /* the status is out: end without the last chunk, so the client sees it cut */
+            core_log(CORE_LOG_ERROR, "GET %s: history stopped after the response began: %s",
+                     r->ri->local_uri, err.msg);
+            core_err_clear(&err);
+            free(h.b.data);
+            return 500;
+        }
+        take = emitted + n > q->count ? q->count - emitted : n;
+        done = n < want || emitted + n > q->count;
+        if (emitted + n > q->count)
+            next = take > 0 ? e[take - 1].seq : last_seq;
+        if (!done) {
+            /* the database reads the next piece while this one is written */
+            before = e[n - 1].seq;
+            want = q->count + 1 - (emitted + n) < SUB ? q->count + 1 - (emitted + n) : SUB;
+            if (reg_history_send(r->th->db, q, horizon, before, want, &err) < 0)
+                done = -1;
+        }
+        for (int i = 0; i < take; i++)
+            hs_entry(&h, &e[i], emitted + i == 0);
+        if (take)
+            last_seq = e[take - 1].seq;
+        emitted += take;
+        web_count_personal(r, e, take);
+        reg_history_free(e, n);
+        if (done < 0) {
+            if (!h.started) {
+                free(h.b.data);
+                return fail(r, &err);
+            }
+            core_log(CORE_LOG_ERROR, "GET %s: history stopped after the response began: %s",
+                     r->ri->local_uri, err.msg);
+            core_err_clear(&err);
+            free(h.b.data);
+            return 500;
+        }
+        if (done)
+            break;
+        if (h.b.len >= 65536 && hs_flush(&h, 0) < 0) {
+            /* the client went away: drain the statement in flight and stop */
+            reg_history_recv(&e, &n, r->th->db, q, &err);
+            reg_history_free(e, n);
+            core_err_clear(&err);
+            free(h.b.data);
+            return 200;
+        }
+    }
+    core_buf_str(&h.b, emitted ? "],\"link\":[{\"relation\":\"self\",\"url\":"
+                               : ",\"link\":[{\"relation\":\"self\",\"url\":");
+    core_buf_json_str(&h.b, self);
+    core_buf_str(&h.b, "}");
+    if (next) {
+        core_buf_str(&h.b, ",{\"relation\":\"next\",\"url\":");
+        core_buf_json_str(&h.b,
+                          core_arena_sprintf(r->arena, "%s%lld~%s", next_prefix, next, horizon));
+        core_buf_str(&h.b, "}");
+    }
+    core_buf_str(&h.b, "]}");
+    hs_flush(&h, 1);
+    free(h.b.data);
+    return 200;
 }
 
 /* [base]/_history, [type]/_history, [type]/[id]/_history (R4 3.1.0.4, IHE ITI-91). Newest
@@ -566,6 +683,7 @@ do_history(web_req *r, int t, const char *id)
     reg_history_query q = { 0 };
     reg_history_entry *e;
     const char *cursor = web_query(r, "_cursor"), *path, *since = "", *self, *next_url = NULL;
+    const char *next_fmt;
     char horizon[32], uuid_hex[33], pinned[32];
     long long next;
     int n, count = web_page_count(r);
@@ -595,8 +713,6 @@ do_history(web_req *r, int t, const char *id)
     }
     /* the text path unless something must look inside the resources */
     q.raw = !r->xml && !r->pretty && !web_redacts(r, t);
-    if (reg_history(&e, &n, &next, horizon, r->th->db, &q, &err) < 0)
-        return fail(r, &err);
 
     path = t < 0 ? "_history"
            : id  ? core_arena_sprintf(r->arena, "%s/%s/_history", reg_type_name((reg_type)t), id)
@@ -610,18 +726,21 @@ do_history(web_req *r, int t, const char *id)
     /* self and next repeat the parameters that were applied */
     self = core_arena_sprintf(r->arena, "%s/%s?_count=%d%s%s%s", r->base, path, count, since,
                               cursor ? "&_cursor=" : "", cursor ? cursor : "");
-    if (next)
-        next_url = core_arena_sprintf(r->arena, "%s/%s?_count=%d%s&_cursor=%lld~%s", r->base, path,
-                                      count, since, next, horizon);
+    next_fmt =
+        core_arena_sprintf(r->arena, "%s/%s?_count=%d%s&_cursor=", r->base, path, count, since);
     core_random(rnd, sizeof(rnd));
     for (int i = 0; i < 16; i++)
         snprintf(uuid_hex + 2 * i, 3, "%02x", rnd[i]);
-    web_count_personal(r, e, n);
     if (q.raw) {
-        send_history_text(r, uuid_hex, horizon, self, next_url, e, n);
-        reg_history_free(e, n);
-        return 200;
+        if (reg_history_start(horizon, r->th->db, &q, &err) < 0)
+            return fail(r, &err);
+        return stream_history(r, &q, horizon, uuid_hex, self, next_fmt);
     }
+    if (reg_history(&e, &n, &next, horizon, r->th->db, &q, &err) < 0)
+        return fail(r, &err);
+    if (next)
+        next_url = core_arena_sprintf(r->arena, "%s%lld~%s", next_fmt, next, horizon);
+    web_count_personal(r, e, n);
     {
         json_t *bundle = json_object(), *links = json_array(), *entries = json_array();
         json_object_set_new(bundle, "resourceType", json_string("Bundle"));

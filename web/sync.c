@@ -276,11 +276,22 @@ apply_one(
     int rc;
 
     if (c->deleted) {
+        /* a resource this registry never had fails with an error that aborts the transaction
+         * (the chunk's other changes with it, and a COMMIT then only rolls back): under a
+         * savepoint, "never had it" is just nothing to do */
+        if (core_db_run(db, "SAVEPOINT sync_delete", err) < 0)
+            return -1;
         if (reg_delete(&out, db, c->type, c->id, 0, who, err) < 0) {
-            if (err->status == 404) { /* never had it: nothing to do */
-                core_err_clear(err);
-                return 0;
-            }
+            if (err->status != 404)
+                return -1;
+            core_err_clear(err);
+            if (core_db_run(db, "ROLLBACK TO SAVEPOINT sync_delete", err) < 0)
+                return -1;
+            st->unchanged++;
+            return 0;
+        }
+        if (core_db_run(db, "RELEASE SAVEPOINT sync_delete", err) < 0) {
+            reg_write_clear(&out);
             return -1;
         }
         rc = out.noop ? 0 : 1;
@@ -315,12 +326,34 @@ apply_one(
     return rc;
 }
 
+/* COMMIT. The deferred integrity checks (sql/0002: references resolve, nothing deleted is
+ * still referred to) fail there with the registry's own SQLSTATEs (class MH), which
+ * core_db_run maps to 500: they reject this change, the database is fine. */
+static int
+commit(core_db *db, core_err *err)
+{
+    if (core_db_run(db, "COMMIT", err) == 0)
+        return 0;
+    if (strncmp(core_db_sqlstate(db), "MH", 2) == 0) {
+        core_err_clear(err);
+        return core_err_set(err, 422, CORE_ISSUE_BUSINESS_RULE, "%s", core_db_errmsg(db));
+    }
+    return -1;
+}
+
 static void
-report_reject(const web_sync_options *o, const change *c, const core_err *err)
+rollback(core_db *db)
+{
+    core_err e = CORE_ERR_INIT;
+    core_db_run(db, "ROLLBACK", &e);
+    core_err_clear(&e);
+}
+
+static void
+report_reject(const web_sync_options *o, const change *c, const char *why)
 {
     if (o->log)
-        fprintf(o->log, "mahali sync: %s/%s not applied: %s%s%s\n", reg_type_name(c->type), c->id,
-                err->msg, *err->expr ? " at " : "", err->expr);
+        fprintf(o->log, "mahali sync: %s/%s not applied: %s\n", reg_type_name(c->type), c->id, why);
 }
 
 /* Apply the walk's changes: newest version of each, oldest first. */
@@ -330,7 +363,7 @@ apply(web_sync_stats *st, core_db *db, walk *w, const web_sync_options *o, core_
     reg_actor who = { 0 };
     size_t n = 0, nretry = 0;
     change *retry;
-    char actor[600];
+    char actor[600], (*why)[400];
 
     snprintf(actor, sizeof(actor), "sync:%s", o->from);
     who.name = actor;
@@ -342,7 +375,7 @@ apply(web_sync_stats *st, core_db *db, walk *w, const web_sync_options *o, core_
             w->c[n++] = w->c[i];
     w->n = n;
     qsort(w->c, w->n, sizeof(*w->c), by_age);
-    if (!(retry = malloc(w->n * sizeof(*retry))))
+    if (!(retry = malloc(w->n * sizeof(*retry))) || !(why = malloc(w->n * sizeof(*why))))
         abort();
     for (size_t at = 0; at < w->n; at += CHUNK) {
         size_t end = at + CHUNK < w->n ? at + CHUNK : w->n;
@@ -354,46 +387,54 @@ apply(web_sync_stats *st, core_db *db, walk *w, const web_sync_options *o, core_
             continue;
         /* one by one, each in its own transaction */
         core_err_clear(err);
-        core_db_run(db, "ROLLBACK", err);
-        core_err_clear(err);
+        rollback(db);
         *st = save;
         for (size_t i = at; i < end; i++) {
+            web_sync_stats one = *st; /* counted once it commits */
             if (core_db_run(db, "BEGIN", err) < 0)
                 goto fail;
-            if (apply_one(st, db, w, &w->c[i], &who, err) < 0 ||
-                core_db_run(db, "COMMIT", err) < 0) {
+            if (apply_one(st, db, w, &w->c[i], &who, err) < 0 || commit(db, err) < 0) {
                 if (err->status >= 500)
                     goto fail;
                 core_err_clear(err);
-                core_db_run(db, "ROLLBACK", err);
-                core_err_clear(err);
+                rollback(db);
+                *st = one;
                 retry[nretry++] = w->c[i]; /* perhaps it refers to one applied later */
             }
         }
     }
-    /* the second chance: the resources they refer to are there now */
-    for (size_t i = 0; i < nretry; i++) {
-        if (core_db_run(db, "BEGIN", err) < 0)
-            goto fail;
-        if (apply_one(st, db, w, &retry[i], &who, err) < 0 || core_db_run(db, "COMMIT", err) < 0) {
-            if (err->status >= 500)
+    /* more chances, oldest first, while a pass applies something: what they refer to may be
+     * there now. A chain whose links each refer to a later chunk takes a pass per link. */
+    for (size_t before = 0; nretry && nretry != before;) {
+        size_t keep = 0;
+        before = nretry;
+        for (size_t i = 0; i < nretry; i++) {
+            web_sync_stats one = *st;
+            if (core_db_run(db, "BEGIN", err) < 0)
                 goto fail;
-            report_reject(o, &retry[i], err);
-            core_err_clear(err);
-            core_db_run(db, "ROLLBACK", err);
-            core_err_clear(err);
-            st->rejected++;
+            if (apply_one(st, db, w, &retry[i], &who, err) < 0 || commit(db, err) < 0) {
+                if (err->status >= 500)
+                    goto fail;
+                *st = one;
+                snprintf(why[keep], sizeof(why[keep]), "%s%s%s", err->msg, *err->expr ? " at " : "",
+                         err->expr);
+                core_err_clear(err);
+                rollback(db);
+                retry[keep++] = retry[i];
+            }
         }
+        nretry = keep;
     }
+    for (size_t i = 0; i < nretry; i++)
+        report_reject(o, &retry[i], why[i]);
+    st->rejected += (long)nretry;
+    free(why);
     free(retry);
     return 0;
 fail:
+    free(why);
     free(retry);
-    {
-        core_err e = CORE_ERR_INIT;
-        core_db_run(db, "ROLLBACK", &e);
-        core_err_clear(&e);
-    }
+    rollback(db);
     return -1;
 }
 

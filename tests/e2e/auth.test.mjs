@@ -1,17 +1,21 @@
-// Authorization matrix: anonymous / reader / editor / admin × read facility side (Organization,
-// Location, HealthcareService, Endpoint, OrganizationAffiliation), read practitioner side
-// (Practitioner, PractitionerRole), system history, and writes (POST, PUT, DELETE). Every cell
-// is one test. 401 carries WWW-Authenticate; tokens in the query string are never accepted.
+// Authorization matrix: anonymous / reader / hr / editor / admin × read facility side
+// (Organization, Location, HealthcareService, Endpoint, OrganizationAffiliation), read
+// practitioner side (Practitioner, PractitionerRole), system history, and writes (POST, PUT,
+// DELETE). hr is RELIABILITY.md's "HR system token": reads like a reader, writes Practitioner and
+// PractitionerRole only, may not delete. Every cell is one test. 401 carries WWW-Authenticate;
+// tokens in the query string are never accepted. (privacy.test.mjs covers what each role sees.)
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PROTECTED_TYPES, PUBLIC_TYPES, TYPES, assertOutcome, e2eSkipReason, sample, useServer } from './lib/server.mjs';
 
 const skip = e2eSkipReason();
-const IDENTITIES = ['anonymous', 'reader', 'editor', 'admin'];
+const IDENTITIES = ['anonymous', 'reader', 'hr', 'editor', 'admin'];
 const CAN_WRITE = new Set(['editor', 'admin']);
+/** May who create and update resources of type T? hr: health workers only. */
+const canWrite = (who, T) => CAN_WRITE.has(who) || (who === 'hr' && PROTECTED_TYPES.includes(T));
 
 describe('auth', { skip }, () => {
-  const S = useServer('auth');
+  const S = useServer('auth', { roles: ['reader', 'hr', 'editor', 'admin'] });
   const ids = {}; // type -> id of a resource created in before()
   let passed = 0;
   let total = 0;
@@ -85,10 +89,10 @@ describe('auth', { skip }, () => {
     }
   });
 
-  describe('writes (editor or admin)', () => {
+  describe('writes (editor or admin; hr: Practitioner and PractitionerRole only)', () => {
     for (const T of TYPES)
       for (const who of IDENTITIES) {
-        const exp = who === 'anonymous' ? 401 : CAN_WRITE.has(who) ? 'ok' : 403;
+        const exp = who === 'anonymous' ? 401 : canWrite(who, T) ? 'ok' : 403;
         const check = (r, okStatuses, what) => {
           if (exp === 401) assert401(r, what);
           else if (exp === 403) assert403(r, what);
@@ -120,6 +124,28 @@ describe('auth', { skip }, () => {
           else assert.ok([200, 204].includes(r.status), `${who} DELETE ${T}: ${r.status} ${r.text.slice(0, 300)}`);
           const g = await S.req('GET', `/fhir/${T}/${victim}`, { as: 'admin' });
           assert.equal(g.status, delExp === 'ok' ? 410 : 200, `after ${who} DELETE ${T}: GET → ${g.status}`);
+        });
+      }
+  });
+
+  describe('writes inside a transaction Bundle (same rules as direct writes)', () => {
+    for (const T of ['Location', 'Practitioner'])
+      for (const who of IDENTITIES) {
+        const exp = who === 'anonymous' ? 401 : canWrite(who, T) ? 200 : 403;
+        cell(`${who} transaction POST ${T} → ${exp}`, async () => {
+          const name = `auth-tx-${who}-${T.toLowerCase()}`;
+          const res = T === 'Location' ? sample(T, { name }) : sample(T, { name: [{ family: name }] });
+          const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: res, request: { method: 'POST', url: T } }] };
+          const r = await S.req('POST', '/fhir', { body: bundle, ...as(who) });
+          if (exp === 401) assert401(r, `${who} transaction ${T}`);
+          else if (exp === 403) assert403(r, `${who} transaction ${T}`);
+          else {
+            assert.equal(r.status, 200, `${who} transaction ${T}: ${r.status} ${r.text.slice(0, 300)}`);
+            assert.match(r.json.entry[0].response.status, /^201\b/);
+          }
+          const q = T === 'Location' ? `name:exact=${name}` : `family=${name}`;
+          const g = await S.req('GET', `/fhir/${T}?${q}`, { as: 'admin' });
+          assert.equal((g.json.entry || []).length, exp === 200 ? 1 : 0, `after ${who} transaction ${T}`);
         });
       }
   });
