@@ -856,6 +856,21 @@ do_bundle(web_req *r)
     ctx.authorize = bundle_access;
     ctx.payload = r;
     ctx.max_entries = 1000;
+    {
+        /* GET entries are reads like any other: the same allowance for health workers */
+        json_t *entry;
+        size_t i;
+        int reads = 0;
+        json_array_foreach (json_object_get(bundle, "entry"), i, entry) {
+            const char *m =
+                json_string_value(json_object_get(json_object_get(entry, "request"), "method"));
+            reads |= m && strcmp(m, "GET") == 0;
+        }
+        if (reads && web_personal_throttle(r) < 0) {
+            json_decref(bundle);
+            return 429;
+        }
+    }
     if (reg_bundle_process(&res, &n, &is_batch, r->th->db, bundle, &ctx, &err) < 0)
         return fail(r, &err);
     core_time_instant(now);
@@ -883,6 +898,7 @@ do_bundle(web_req *r)
                 json_object_set_new(
                     e, "fullUrl",
                     json_string(core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, res[i].id)));
+                web_personal_count(r, web_redact_all(r, res[i].resource));
                 json_object_set(e, "resource", res[i].resource);
             }
         }

@@ -85,8 +85,20 @@ web_redact(const web_req *r, json_t *res)
         security = json_array();
         json_object_set_new(meta, "security", security);
     }
-    json_array_append_new(security, json_pack("{s:s, s:s, s:s}", "system", REDACTED_SYSTEM, "code",
-                                              "REDACTED", "display", "redacted"));
+    {
+        size_t i;
+        json_t *label;
+        int has = 0;
+        json_array_foreach (security, i, label) {
+            const char *sys = json_string_value(json_object_get(label, "system"));
+            const char *code = json_string_value(json_object_get(label, "code"));
+            has |=
+                sys && code && strcmp(sys, REDACTED_SYSTEM) == 0 && strcmp(code, "REDACTED") == 0;
+        }
+        if (!has)
+            json_array_append_new(security, json_pack("{s:s, s:s, s:s}", "system", REDACTED_SYSTEM,
+                                                      "code", "REDACTED", "display", "redacted"));
+    }
     {
         /* resourceType first again, as every other answer has it */
         json_t *o = json_pack("{s:s}", "resourceType", type);
@@ -97,6 +109,26 @@ web_redact(const web_req *r, json_t *res)
         json_object_update(res, o);
         json_decref(o);
     }
+}
+
+long
+web_redact_all(const web_req *r, json_t *res)
+{
+    const char *type = json_string_value(json_object_get(res, "resourceType"));
+    long personal = 0;
+
+    if (type && strcmp(type, "Bundle") == 0) {
+        /* a search inside a Bundle: its entries */
+        json_t *e;
+        size_t i;
+        json_array_foreach (json_object_get(res, "entry"), i, e)
+            personal += web_redact_all(r, json_object_get(e, "resource"));
+        return personal;
+    }
+    if (type && reg_type_find(type) >= 0 && reg_type_is_personal((reg_type)reg_type_find(type)))
+        personal = 1;
+    web_redact(r, res);
+    return personal;
 }
 
 /* ---- per-token limit on bulk reads of personal resources ------------------------------------- */
@@ -178,7 +210,15 @@ web_personal_count(web_req *r, long n)
     if (n <= 0 || !limited(r))
         return;
     pthread_mutex_lock(&slots_lock);
-    slots[slot_of(r, time(NULL))].used += n;
+    {
+        time_t now = time(NULL);
+        int s = slot_of(r, now);
+        if (now - slots[s].window >= 60) {
+            slots[s].window = now;
+            slots[s].used = 0;
+        }
+        slots[s].used += n;
+    }
     pthread_mutex_unlock(&slots_lock);
 }
 

@@ -374,6 +374,7 @@ apply(web_sync_stats *st, core_db *db, walk *w, const web_sync_options *o, core_
         if (i == 0 || w->c[i].type != w->c[n - 1].type || strcmp(w->c[i].id, w->c[n - 1].id) != 0)
             w->c[n++] = w->c[i];
     w->n = n;
+    st->seen += (long)w->n; /* counted before applying: a poll failing half way still adds up */
     qsort(w->c, w->n, sizeof(*w->c), by_age);
     if (!(retry = malloc(w->n * sizeof(*retry))) || !(why = malloc(w->n * sizeof(*why))))
         abort();
@@ -459,7 +460,6 @@ poll_scope(web_sync_stats *st,
         return core_err_set(err, 507, CORE_ISSUE_EXCEPTION, "cannot create a temporary file");
     if (fetch(&w, t, scope, since, o, err) < 0 || apply(st, db, &w, o, err) < 0)
         goto done;
-    st->seen += (long)w.n;
     /* the next poll starts at this walk's horizon (or, from a server that gives none, at the
      * newest change seen, which _since includes again) */
     if (reg_sync_cursor_put(db, o->from, scope,

@@ -75,6 +75,9 @@ int web_http_error(core_err *err, int status, const char *body);
 int web_redacts(const web_req *r, int t);
 /** Reduce res (a Practitioner) to what r's caller may see; other resources untouched. */
 void web_redact(const web_req *r, json_t *res);
+/** web_redact on res, or on every entry of a Bundle (a search answered inside a batch);
+ *  returns how many health-worker resources it holds. */
+long web_redact_all(const web_req *r, json_t *res);
 /** Before a bulk read that may return personal resources: 0 to go on, or -1 after answering
  *  429 (the token's per-minute allowance is spent). */
 int web_personal_throttle(web_req *r);
