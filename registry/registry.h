@@ -333,6 +333,9 @@ int reg_history_recv(
     reg_history_entry **entries, int *n, core_db *db, const reg_history_query *q, core_err *err);
 /** Is s an instant or partial dateTime _since accepts? */
 int reg_instant_valid(const char *s);
+/** in (an instant, or a date YYYY[-MM[-DD]] meaning its start in UTC) as a full instant in
+ *  out; -1 when it is not one or names an impossible date or time. */
+int reg_since_normalize(const char *in, char out[40]);
 void reg_history_free(reg_history_entry *entries, int n);
 
 /* ---- maintenance ---------------------------------------------------------------------------- */

@@ -625,6 +625,36 @@ reg_instant_valid(const char *s)
     return (s[0] == '+' || s[0] == '-') && strlen(s) == 6 && s[3] == ':';
 }
 
+int
+reg_since_normalize(const char *in, char out[40])
+{
+    int y = 0, mo = 1, d = 1, h = 0, mi = 0;
+    size_t n = strlen(in);
+    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+    if (!reg_instant_valid(in) || n >= 40)
+        return -1;
+    sscanf(in, "%4d", &y);
+    if (n >= 7)
+        sscanf(in + 5, "%2d", &mo);
+    if (n >= 10)
+        sscanf(in + 8, "%2d", &d);
+    if (n > 10) {
+        sscanf(in + 11, "%2d:%2d", &h, &mi);
+        if (in[16] == ':' && (in[17] - '0') * 10 + (in[18] - '0') > 60)
+            return -1;
+    }
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59)
+        return -1;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return -1;
+    if (n > 10)
+        core_strlcpy(out, in, 40);
+    else /* a date without a time: its start, in UTC */
+        snprintf(out, 40, "%04d-%02d-%02dT00:00:00Z", y, mo, d);
+    return 0;
+}
+
 void
 reg_history_free(reg_history_entry *entries, int n)
 {
@@ -646,7 +676,9 @@ reg_history_start(char horizon_out[32], core_db *db, const reg_history_query *q,
             err, 400, CORE_ISSUE_VALUE, "_since",
             "_since must be an instant such as 2026-01-31T08:00:00Z (got \"%s\")", q->since);
     if (q->horizon) {
-        if (!reg_instant_valid(q->horizon) || strlen(q->horizon) >= 32)
+        char full[40];
+        if (strlen(q->horizon) < 11 || reg_since_normalize(q->horizon, full) < 0 ||
+            strlen(q->horizon) >= 32)
             return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "_cursor",
                                    "_cursor is not one this server wrote");
         core_strlcpy(horizon_out, q->horizon, 32);

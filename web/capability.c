@@ -261,9 +261,9 @@ web_capability(const web_req *r)
                     "History pages hold at most 500 entries (default 50)."));
     json_object_set_new(
         rest, "security",
-        json_pack(
-            "{s:b, s:s}", "cors", 0, "description",
-            "Bearer tokens created with `mahali token create`; roles reader, hr (HR systems: writes Practitioner and PractitionerRole only), editor, admin."));
+        json_pack("{s:b, s:s}", "cors", 0, "description",
+                  "Bearer tokens created with `mahali token create`; roles reader, hr (HR systems: "
+                  "writes Practitioner and PractitionerRole only), editor, admin."));
     for (int t = 0; t < REG_NTYPES; t++)
         json_array_append_new(resources, resource_entry((reg_type)t));
     json_object_set_new(rest, "resource", resources);

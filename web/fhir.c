@@ -684,7 +684,7 @@ do_history(web_req *r, int t, const char *id)
     reg_history_entry *e;
     const char *cursor = web_query(r, "_cursor"), *path, *since = "", *self, *next_url = NULL;
     const char *next_fmt;
-    char horizon[32], uuid_hex[33], pinned[32];
+    char horizon[32], uuid_hex[33], pinned[32], since_buf[40];
     long long next;
     int n, count = web_page_count(r);
     unsigned char rnd[16];
@@ -696,6 +696,16 @@ do_history(web_req *r, int t, const char *id)
     q.type = t;
     q.id = id;
     q.since = web_query(r, "_since");
+    if (q.since) {
+        if (reg_since_normalize(q.since, since_buf) < 0) {
+            core_err_set_at(&err, 400, CORE_ISSUE_VALUE, "_since",
+                            "_since must be an instant such as 2026-01-31T08:00:00Z or a date "
+                            "(got \"%.40s\")",
+                            q.since);
+            return fail(r, &err);
+        }
+        q.since = since_buf;
+    }
     q.count = count;
     q.unsafe_horizon = r->cfg->feed_horizon_off;
     if (cursor) {
