@@ -719,6 +719,10 @@ main(int argc, char **argv)
                             "[--follow] [--interval S] (see mahali --help)\n");
             return 2;
         }
+        if (o.interval && (atoi(o.interval) < 1 || atoi(o.interval) > 86400)) {
+            fprintf(stderr, "mahali: --interval is a number of seconds from 1 to 86400\n");
+            return 2;
+        }
         return with_database(&o, do_sync);
     }
     if (strcmp(cmd, "export") == 0) {

@@ -16,7 +16,7 @@
 #include "web/web_int.h"
 
 int
-web_target_parse(web_target *t, const char *url, core_err *err)
+web_target_parse(web_target *t, const char *url, const char *option, core_err *err)
 {
     const char *p = url, *slash, *colon;
     memset(t, 0, sizeof(*t));
@@ -28,8 +28,8 @@ web_target_parse(web_target *t, const char *url, core_err *err)
         t->port = 443;
         t->tls = 1;
     } else {
-        return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "server",
-                               "--server is the FHIR base URL, http://host:port/fhir");
+        return core_err_set_at(err, 400, CORE_ISSUE_VALUE, option,
+                               "--%s is the FHIR base URL, http://host:port/fhir", option);
     }
     slash = strchr(p, '/');
     if (!slash)
@@ -37,13 +37,13 @@ web_target_parse(web_target *t, const char *url, core_err *err)
     colon = memchr(p, ':', (size_t)(slash - p));
     size_t hl = (size_t)((colon ? colon : slash) - p);
     if (!hl || hl >= sizeof(t->host))
-        return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "server", "--server has no host");
+        return core_err_set_at(err, 400, CORE_ISSUE_VALUE, option, "--%s has no host", option);
     memcpy(t->host, p, hl);
     if (colon) {
         char *end;
         long port = strtol(colon + 1, &end, 10);
         if (end != slash || port < 1 || port > 65535)
-            return core_err_set_at(err, 400, CORE_ISSUE_VALUE, "server", "--server: bad port");
+            return core_err_set_at(err, 400, CORE_ISSUE_VALUE, option, "--%s: bad port", option);
         t->port = (int)port;
     }
     core_strlcpy(t->base, *slash ? slash : "/fhir", sizeof(t->base));
@@ -98,10 +98,10 @@ web_exchange(int *status,
     if (!conn)
         return core_err_set(err, 503, CORE_ISSUE_TRANSIENT, "cannot reach %s:%d: %s", t->host,
                             t->port, ebuf);
-    mg_printf(conn,
-              "%s %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n"
-              "Accept: application/json\r\nConnection: close\r\n",
-              method, path, t->host, t->port, token ? token : "");
+    mg_printf(conn, "%s %s HTTP/1.1\r\nHost: %s:%d\r\n", method, path, t->host, t->port);
+    if (token && *token) /* none: public reads only */
+        mg_printf(conn, "Authorization: Bearer %s\r\n", token);
+    mg_printf(conn, "Accept: application/fhir+json\r\nConnection: close\r\n");
     if (upload) {
         mg_printf(conn, "Content-Type: application/octet-stream\r\nContent-Length: %ld\r\n\r\n",
                   size);
@@ -180,7 +180,7 @@ web_import_remote(
     const char *base = strrchr(o->file, '/') ? strrchr(o->file, '/') + 1 : o->file;
 
     memset(out, 0, sizeof(*out));
-    if (web_target_parse(&t, server, err) < 0)
+    if (web_target_parse(&t, server, "server", err) < 0)
         return -1;
     mg_init_library(t.tls ? MG_FEATURES_TLS : 0);
     qadd(&q, &qlen, &qcap, "format", formats[o->format]);

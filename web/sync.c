@@ -485,7 +485,7 @@ web_sync(web_sync_stats *st, core_db *db, const web_sync_options *o, core_err *e
     int nscopes = 0;
 
     memset(st, 0, sizeof(*st));
-    if (web_target_parse(&t, o->from, err) < 0)
+    if (web_target_parse(&t, o->from, "from", err) < 0)
         return -1;
     if (!o->types || !*o->types) {
         core_strlcpy(scopes[nscopes++], "*", sizeof(scopes[0]));

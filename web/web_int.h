@@ -52,8 +52,8 @@ typedef struct web_target {
     char base[512]; /* the path of the FHIR base, without a trailing '/' ("/fhir") */
 } web_target;
 /** http(s)://host[:port][/path] → t (the path defaults to /fhir). Returns 0 or -1 with err
- *  (400 naming "server"). */
-int web_target_parse(web_target *t, const char *url, core_err *err);
+ *  (400 naming option, "server" or "from"). */
+int web_target_parse(web_target *t, const char *url, const char *option, core_err *err);
 /** One HTTP exchange: the response body in *body (malloc'd, NUL-terminated), the status in
  *  *status, the Location header (if any) in location (or NULL). upload: a file to send as the
  *  body, or NULL. Returns 0, or -1 with err (503: unreachable, no answer). */
