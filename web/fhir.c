@@ -876,10 +876,8 @@ do_bundle(web_req *r)
                 json_string_value(json_object_get(json_object_get(entry, "request"), "method"));
             reads |= m && strcmp(m, "GET") == 0;
         }
-        if (reads && web_personal_throttle(r) < 0) {
-            json_decref(bundle);
-            return 429;
-        }
+        if (reads && web_personal_throttle(r) < 0)
+            return 429; /* bundle: the arena's */
     }
     if (reg_bundle_process(&res, &n, &is_batch, r->th->db, bundle, &ctx, &err) < 0)
         return fail(r, &err);
