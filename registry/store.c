@@ -338,11 +338,39 @@ check_boundaries(json_t *res, const reg_actor *who, core_err *err)
     return 0;
 }
 
+/* Remove the members whose value is an empty array, at any depth. FHIR forbids them, but they
+ * say nothing (an element with no values is an element absent), and HR systems send them on
+ * every record (iHRIS: "telecom": [], "address": []): refusing each such record would keep a
+ * whole registry of health workers out for no information. */
+static void
+drop_empty_arrays(json_t *v)
+{
+    const char *key;
+    json_t *m;
+    void *tmp;
+    size_t i;
+
+    if (json_is_array(v)) {
+        json_array_foreach (v, i, m)
+            drop_empty_arrays(m);
+        return;
+    }
+    if (!json_is_object(v))
+        return;
+    json_object_foreach_safe (v, tmp, key, m) {
+        if (json_is_array(m) && json_array_size(m) == 0)
+            json_object_del(v, key);
+        else
+            drop_empty_arrays(m);
+    }
+}
+
 int
 reg__check_body(json_t *res, reg_type t, const reg_actor *who, core_err *err)
 {
     if (!json_is_object(res))
         return core_err_set(err, 400, CORE_ISSUE_STRUCTURE, "the body must be a JSON object");
+    drop_empty_arrays(res);
     if (t == REG_LOCATION && reg__crs_position(res, err) < 0)
         return -1;
     if (reg_validate(res, reg_type_name(t), err) < 0)
