@@ -603,18 +603,8 @@ stream_history(web_req *r,
     for (;;) {
         reg_history_entry *e;
         int n, take, done;
-        if (reg_history_recv(&e, &n, r->th->db, q, &err) < 0) {
-            if (!h.started) {
-                free(h.b.data);
-                return fail(r, &err);
-            }
-            /* the status is out: end without the last chunk, so the client sees it cut */
-            core_log(CORE_LOG_ERROR, "GET %s: history stopped after the response began: %s",
-                     r->ri->local_uri, err.msg);
-            core_err_clear(&err);
-            free(h.b.data);
-            return 500;
-        }
+        if (reg_history_recv(&e, &n, r->th->db, q, &err) < 0)
+            goto failed;
         take = emitted + n > q->count ? q->count - emitted : n;
         done = n < want || emitted + n > q->count;
         if (emitted + n > q->count)
@@ -633,17 +623,8 @@ stream_history(web_req *r,
         emitted += take;
         web_count_personal(r, e, take);
         reg_history_free(e, n);
-        if (done < 0) {
-            if (!h.started) {
-                free(h.b.data);
-                return fail(r, &err);
-            }
-            core_log(CORE_LOG_ERROR, "GET %s: history stopped after the response began: %s",
-                     r->ri->local_uri, err.msg);
-            core_err_clear(&err);
-            free(h.b.data);
-            return 500;
-        }
+        if (done < 0)
+            goto failed;
         if (done)
             break;
         if (h.b.len >= 65536 && hs_flush(&h, 0) < 0) {
@@ -669,6 +650,15 @@ stream_history(web_req *r,
     hs_flush(&h, 1);
     free(h.b.data);
     return 200;
+failed:
+    free(h.b.data);
+    if (!h.started)
+        return fail(r, &err);
+    /* the status is out: end without the last chunk, so the client sees it cut */
+    core_log(CORE_LOG_ERROR, "GET %s: history stopped after the response began: %s",
+             r->ri->local_uri, err.msg);
+    core_err_clear(&err);
+    return 500;
 }
 
 /* [base]/_history, [type]/_history, [type]/[id]/_history (R4 3.1.0.4, IHE ITI-91). Newest

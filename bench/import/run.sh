@@ -36,45 +36,8 @@ say "building mahali (Release, build/)"
 "$root/scripts/bootstrap.sh" "$root/build" Release >/dev/null
 [[ -x $root/build/mahali ]] || die "build/mahali was not built"
 
-work=$(mktemp -d /tmp/mahali-bench.XXXXXX)
-chmod 755 "$work"
-data=$work/data
-cp "$root/build/mahali" "$work/mahali"
-mahali=$work/mahali
-cluster_started=0
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if ((cluster_started)); then
-        "$mahali" db stop --data "$data" >/dev/null 2>&1 || echo "bench: could not stop the cluster in $data" >&2
-    fi
-    if [[ -n ${BENCH_KEEP:-} ]]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-start_time=$(date +%s)
-loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${loadavg_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 4) }'; then
-    echo "bench: warning: the machine is busy (load average $loadavg_start on $(nproc) cores); figures will be low" >&2
-fi
-say "private cluster in $data"
-# the same settings for both sides (a bench, not a production cluster)
-export MAHALI_PG_OPTIONS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=1GB -c max_connections=100"
-cluster_started=1
-"$mahali" db start --data "$data" >"$work/db-start.log" 2>&1 || {
-    cat "$work/db-start.log" >&2
-    die "the cluster did not start"
-}
-url=$("$mahali" db url --data "$data" | tail -n 1)
-"$mahali" migrate --database "$url" >"$work/migrate.log" 2>&1 || {
-    cat "$work/migrate.log" >&2
-    die "migrations failed"
-}
-
-now() { date +%s.%N; }
+# shellcheck source=../lib/cluster.sh
+source "$root/bench/lib/cluster.sh"
 
 # ---- COPY: the file into a plain table of text columns (the header decides the columns) -----
 decompress() { case $file in *.gz) gzip -dc -- "$file" ;; *) cat -- "$file" ;; esac; }

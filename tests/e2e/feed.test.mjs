@@ -16,6 +16,7 @@
 //
 // FEED_SEED=<n> replays the writers' random choices (the timing still differs between runs).
 import assert from 'node:assert/strict';
+import { mulberry32 as prng } from './lib/geo.mjs';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { assertOutcome, e2eSkipReason, psql, sample, useServer } from './lib/server.mjs';
@@ -25,17 +26,6 @@ const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 const SEED = Number(process.env.FEED_SEED) || (Date.now() % 1e9);
 
-/** mulberry32: a small seeded PRNG, so a run's choices can be replayed with FEED_SEED. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function linkOf(bundle, relation) {
   return (bundle.link || []).find((l) => l.relation === relation)?.url;

@@ -20,6 +20,7 @@
 // Every summary line must add up: created + updated + deleted + unchanged + rejected = seen.
 // SYNC_SEED=<n> replays the writers' random choices (the timing still differs between runs).
 import assert from 'node:assert/strict';
+import { mulberry32 as prng } from './lib/geo.mjs';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
@@ -30,17 +31,6 @@ const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 const SUMMARY = /^mahali sync: (\d+) polls?: (\d+) changes seen, (\d+) created, (\d+) updated, (\d+) deleted, (\d+) unchanged, (\d+) rejected$/m;
 const SEED = Number(process.env.SYNC_SEED) || Date.now() % 1e9;
 
-/** mulberry32, so a run's choices can be replayed with SYNC_SEED. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The end-of-run line of `mahali sync`: {polls, seen, created, updated, deleted, unchanged, rejected}. */
 function summary(stderr) {
