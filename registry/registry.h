@@ -285,13 +285,10 @@ typedef struct reg_history_query {
     long long before;    /* paging cursor: only entries with seq < before; 0 = newest */
     const char *horizon; /* the walk's horizon (from its first page), or NULL: take it now */
     int unsafe_horizon;  /* 1: the horizon is "now" (tests' negative control only) */
-    int raw;             /* 1: entries carry text (stored JSON) instead of resource */
-    int skip_personal;   /* 1: leave Practitioner and PractitionerRole out (system level) */
 } reg_history_query;
 
 typedef struct reg_history_entry {
-    json_t *resource; /* new reference, NULL for DELETE (or when raw) */
-    char *text;       /* raw: the stored JSON, "resourceType" first (malloc'd); NULL for DELETE */
+    char *text; /* the stored JSON, "resourceType" first (malloc'd); NULL for DELETE */
     reg_type type;
     char id[65];
     int version;
@@ -329,8 +326,7 @@ int reg_history_send(core_db *db,
                      long long before,
                      int limit,
                      core_err *err);
-int reg_history_recv(
-    reg_history_entry **entries, int *n, core_db *db, const reg_history_query *q, core_err *err);
+int reg_history_recv(reg_history_entry **entries, int *n, core_db *db, core_err *err);
 /** Is s an instant or partial dateTime _since accepts? */
 int reg_instant_valid(const char *s);
 /** in (an instant, or a date YYYY[-MM[-DD]] meaning its start in UTC) as a full instant in

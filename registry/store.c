@@ -686,10 +686,8 @@ reg_since_normalize(const char *in, char out[40])
 void
 reg_history_free(reg_history_entry *entries, int n)
 {
-    for (int i = 0; i < n; i++) {
-        json_decref(entries[i].resource);
+    for (int i = 0; i < n; i++)
         free(entries[i].text);
-    }
     free(entries);
 }
 
@@ -742,9 +740,8 @@ history_params(const char *params[6],
 }
 
 /* Rows of a history statement → entries (the first take rows). */
-static int
-history_rows(
-    reg_history_entry **entries, PGresult *r, int take, const reg_history_query *q, core_err *err)
+static reg_history_entry *
+history_rows(PGresult *r, int take)
 {
     reg_history_entry *e = calloc((size_t)(take ? take : 1), sizeof(*e));
     if (!e)
@@ -757,17 +754,10 @@ history_rows(
         core_strlcpy(e[i].last_updated, PQgetvalue(r, i, 4), sizeof(e[i].last_updated));
         core_strlcpy(e[i].method, PQgetvalue(r, i, 5), sizeof(e[i].method));
         e[i].status = atoi(PQgetvalue(r, i, 7));
-        if (PQgetisnull(r, i, 6))
-            continue;
-        if (q->raw)
+        if (!PQgetisnull(r, i, 6))
             e[i].text = type_first(PQgetvalue(r, i, 6), (size_t)PQgetlength(r, i, 6));
-        else if (!(e[i].resource = parse_stored(PQgetvalue(r, i, 6), err))) {
-            reg_history_free(e, i);
-            return -1;
-        }
     }
-    *entries = e;
-    return 0;
+    return e;
 }
 
 int
@@ -796,10 +786,7 @@ reg_history(reg_history_entry **entries,
         return -1;
     rows = PQntuples(r);
     take = rows > q->count ? q->count : rows;
-    if (history_rows(entries, r, take, q, err) < 0) {
-        PQclear(r);
-        return -1;
-    }
+    *entries = history_rows(r, take);
     if (rows > q->count && take > 0)
         *next_before = (*entries)[take - 1].seq;
     PQclear(r);
@@ -822,18 +809,14 @@ reg_history_send(core_db *db,
 }
 
 int
-reg_history_recv(
-    reg_history_entry **entries, int *n, core_db *db, const reg_history_query *q, core_err *err)
+reg_history_recv(reg_history_entry **entries, int *n, core_db *db, core_err *err)
 {
     PGresult *r = core_db_wait(db, err);
     *entries = NULL;
     *n = 0;
     if (!r)
         return -1;
-    if (history_rows(entries, r, PQntuples(r), q, err) < 0) {
-        PQclear(r);
-        return -1;
-    }
+    *entries = history_rows(r, PQntuples(r));
     *n = PQntuples(r);
     PQclear(r);
     return 0;

@@ -491,12 +491,6 @@ web_page_count(web_req *r)
     return v > COUNT_MAX ? COUNT_MAX : (int)v;
 }
 
-static json_t *
-link(const char *relation, const char *url)
-{
-    return json_pack("{s:s, s:s}", "relation", relation, "url", url);
-}
-
 /* One history entry's request and response (R4 3.1.0.4.1). */
 static const char *
 history_status(int status)
@@ -505,9 +499,10 @@ history_status(int status)
 }
 
 /* The history Bundle as text around the stored JSON, without parsing it, streamed: the
- * database reads the next SUB entries while the ones before are written (chunked transfer;
- * HTTP/1.0 clients get it whole). "link" comes after "entry" (JSON member order carries no
- * meaning), since next is known only at the end. The feed's bulk path: sync clients walk it. */
+ * database reads the next SUB entries while the ones before are written (chunked transfer).
+ * "link" comes after "entry" (JSON member order carries no meaning), since next is known only
+ * at the end. Whole instead for HTTP/1.0 clients, and for XML and _pretty, which are the same
+ * text parsed once at the end; only a reader's Practitioners are parsed on the way (reduced). */
 #define SUB 100
 
 typedef struct hstream {
@@ -527,18 +522,29 @@ hs_flush(hstream *h, int last)
 
     if (!h->chunked && !last)
         return 0;
-    if (!h->started) {
-        if (h->chunked)
-            n = snprintf(head, sizeof(head),
-                         "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json; charset=utf-8\r\n"
-                         "Transfer-Encoding: chunked\r\nX-Content-Type-Options: nosniff\r\n"
-                         "Cache-Control: no-store\r\n\r\n");
+    if (!h->chunked) {
+        web_req *r = h->r;
+        json_t *j;
+        core_err err = CORE_ERR_INIT;
         h->started = 1;
-        if (!h->chunked) {
-            web_send(h->r, 200, "application/fhir+json; charset=utf-8", NULL, h->b.data, h->b.len);
-            h->b.len = 0;
-            return 0;
+        if (!r->xml && !r->pretty)
+            web_send(r, 200, "application/fhir+json; charset=utf-8", NULL, h->b.data, h->b.len);
+        else if ((j = core_json_parse(h->b.data, h->b.len, &err))) {
+            web_send_json(r, 200, NULL, j);
+            json_decref(j);
+        } else {
+            web_send_error(r, &err);
+            core_err_clear(&err);
         }
+        h->b.len = 0;
+        return 0;
+    }
+    if (!h->started) {
+        n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json; charset=utf-8\r\n"
+                     "Transfer-Encoding: chunked\r\nX-Content-Type-Options: nosniff\r\n"
+                     "Cache-Control: no-store\r\n\r\n");
+        h->started = 1;
     }
     if (!h->b.len && !last)
         return 0;
@@ -565,7 +571,23 @@ hs_entry(hstream *h, const reg_history_entry *e, int first)
 
     core_buf_str(b, first ? ",\"entry\":[{\"fullUrl\":" : ",{\"fullUrl\":");
     core_buf_json_str(b, core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, e->id));
-    if (e->text) {
+    if (e->text && web_redacts(r, (int)e->type)) {
+        core_err err = CORE_ERR_INIT;
+        json_t *res = core_json_parse(e->text, strlen(e->text), &err);
+        char *text = NULL;
+        if (res) {
+            web_redact(r, res);
+            text = core_json_dump(res, NULL);
+            json_decref(res);
+        }
+        core_err_clear(&err);
+        /* a stored text that does not parse (never written so) is left out, not shown whole */
+        if (text) {
+            core_buf_str(b, ",\"resource\":");
+            core_buf_str(b, text);
+            free(text);
+        }
+    } else if (e->text) {
         core_buf_str(b, ",\"resource\":");
         core_buf_str(b, e->text);
     }
@@ -589,7 +611,7 @@ stream_history(web_req *r,
 {
     core_err err = CORE_ERR_INIT;
     const char *version = r->ri->http_version;
-    hstream h = { r, { 0 }, !version || strcmp(version, "1.0") != 0, 0 };
+    hstream h = { r, { 0 }, (!version || strcmp(version, "1.0") != 0) && !r->xml && !r->pretty, 0 };
     long long before = q->before, last_seq = 0, next = 0;
     int emitted = 0, want = q->count + 1 < SUB ? q->count + 1 : SUB;
 
@@ -603,7 +625,7 @@ stream_history(web_req *r,
     for (;;) {
         reg_history_entry *e;
         int n, take, done;
-        if (reg_history_recv(&e, &n, r->th->db, q, &err) < 0)
+        if (reg_history_recv(&e, &n, r->th->db, &err) < 0)
             goto failed;
         take = emitted + n > q->count ? q->count - emitted : n;
         done = n < want || emitted + n > q->count;
@@ -629,7 +651,7 @@ stream_history(web_req *r,
             break;
         if (h.b.len >= 65536 && hs_flush(&h, 0) < 0) {
             /* the client went away: drain the statement in flight and stop */
-            reg_history_recv(&e, &n, r->th->db, q, &err);
+            reg_history_recv(&e, &n, r->th->db, &err);
             reg_history_free(e, n);
             core_err_clear(&err);
             free(h.b.data);
@@ -671,12 +693,9 @@ do_history(web_req *r, int t, const char *id)
 {
     core_err err = CORE_ERR_INIT;
     reg_history_query q = { 0 };
-    reg_history_entry *e;
-    const char *cursor = web_query(r, "_cursor"), *path, *since = "", *self, *next_url = NULL;
-    const char *next_fmt;
+    const char *cursor = web_query(r, "_cursor"), *path, *since = "", *self, *next_fmt;
     char horizon[32], uuid_hex[33], pinned[32], since_buf[40];
-    long long next;
-    int n, count = web_page_count(r);
+    int count = web_page_count(r);
     unsigned char rnd[16];
 
     if (count < 0)
@@ -711,8 +730,6 @@ do_history(web_req *r, int t, const char *id)
         core_strlcpy(pinned, tilde + 1, sizeof(pinned));
         q.horizon = pinned;
     }
-    /* the text path unless something must look inside the resources */
-    q.raw = !r->xml && !r->pretty && !web_redacts(r, t);
 
     path = t < 0 ? "_history"
            : id  ? core_arena_sprintf(r->arena, "%s/%s/_history", reg_type_name((reg_type)t), id)
@@ -731,57 +748,9 @@ do_history(web_req *r, int t, const char *id)
     core_random(rnd, sizeof(rnd));
     for (int i = 0; i < 16; i++)
         snprintf(uuid_hex + 2 * i, 3, "%02x", rnd[i]);
-    if (q.raw) {
-        if (reg_history_start(horizon, r->th->db, &q, &err) < 0)
-            return fail(r, &err);
-        return stream_history(r, &q, horizon, uuid_hex, self, next_fmt);
-    }
-    if (reg_history(&e, &n, &next, horizon, r->th->db, &q, &err) < 0)
+    if (reg_history_start(horizon, r->th->db, &q, &err) < 0)
         return fail(r, &err);
-    if (next)
-        next_url = core_arena_sprintf(r->arena, "%s%lld~%s", next_fmt, next, horizon);
-    web_count_personal(r, e, n);
-    {
-        json_t *bundle = json_object(), *links = json_array(), *entries = json_array();
-        json_object_set_new(bundle, "resourceType", json_string("Bundle"));
-        json_object_set_new(bundle, "id", json_string(uuid_hex));
-        json_object_set_new(bundle, "meta", json_pack("{s:s}", "lastUpdated", horizon));
-        json_object_set_new(bundle, "type", json_string("history"));
-        json_array_append_new(links, link("self", self));
-        if (next_url)
-            json_array_append_new(links, link("next", next_url));
-        json_object_set_new(bundle, "link", links);
-        for (int i = 0; i < n; i++) {
-            const char *tn = reg_type_name(e[i].type);
-            int is_post = strcmp(e[i].method, "POST") == 0;
-            json_t *entry = json_object();
-            char etag[24];
-            snprintf(etag, sizeof(etag), "W/\"%d\"", e[i].version);
-            json_object_set_new(
-                entry, "fullUrl",
-                json_string(core_arena_sprintf(r->arena, "%s/%s/%s", r->base, tn, e[i].id)));
-            if (e[i].resource) {
-                web_redact(r, e[i].resource);
-                json_object_set(entry, "resource", e[i].resource);
-            }
-            json_object_set_new(
-                entry, "request",
-                json_pack("{s:s, s:s}", "method", e[i].method, "url",
-                          is_post ? tn : core_arena_sprintf(r->arena, "%s/%s", tn, e[i].id)));
-            json_object_set_new(entry, "response",
-                                json_pack("{s:s, s:s, s:s}", "status", history_status(e[i].status),
-                                          "etag", etag, "lastModified", e[i].last_updated));
-            json_array_append_new(entries, entry);
-        }
-        if (n)
-            json_object_set_new(bundle, "entry", entries);
-        else
-            json_decref(entries);
-        reg_history_free(e, n);
-        web_send_json(r, 200, NULL, bundle);
-        json_decref(bundle);
-    }
-    return 200;
+    return stream_history(r, &q, horizon, uuid_hex, self, next_fmt);
 }
 
 static int

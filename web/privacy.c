@@ -227,6 +227,6 @@ web_count_personal(web_req *r, const reg_history_entry *e, int n)
 {
     long k = 0;
     for (int i = 0; i < n; i++)
-        k += reg_type_is_personal(e[i].type) && (e[i].text || e[i].resource);
+        k += reg_type_is_personal(e[i].type) && e[i].text;
     web_personal_count(r, k);
 }

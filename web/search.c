@@ -110,48 +110,6 @@ subset(json_t *res, const char *type, const char *summary, const char *elements)
     (void)v;
 }
 
-/* Append text to an arena-free malloc'd buffer. */
-typedef struct out {
-    char *p;
-    size_t len, cap;
-} out;
-
-static void
-put(out *o, const char *s, size_t n)
-{
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 16384;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        o->p = realloc(o->p, cap);
-        if (!o->p)
-            abort();
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = '\0';
-}
-
-static void
-puts_(out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-/* A JSON string literal of s. */
-static void
-put_json_string(out *o, const char *s)
-{
-    json_t *j = json_string(s ? s : "");
-    char *t = json_dumps(j, JSON_ENCODE_ANY);
-    json_decref(j);
-    if (!t)
-        abort();
-    puts_(o, t);
-    free(t);
-}
-
 int
 web_search(web_req *r, reg_type t, int post)
 {
@@ -163,7 +121,7 @@ web_search(web_req *r, reg_type t, int post)
     const char *prefer = mg_get_header(r->conn, "Prefer");
     const char *summary, *elements, *tn = reg_type_name(t);
     char now[32], extra[512] = "";
-    out o = { 0 };
+    core_buf o = { 0 };
     int count;
     long npersonal = 0;
 
@@ -237,65 +195,65 @@ web_search(web_req *r, reg_type t, int post)
         snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "&_elements=%s", enc);
     }
     core_time_instant(now);
-    puts_(&o, "{\"resourceType\":\"Bundle\",\"meta\":{\"lastUpdated\":\"");
-    puts_(&o, now);
-    puts_(&o, "\"},\"type\":\"searchset\"");
+    core_buf_str(&o, "{\"resourceType\":\"Bundle\",\"meta\":{\"lastUpdated\":\"");
+    core_buf_str(&o, now);
+    core_buf_str(&o, "\"},\"type\":\"searchset\"");
     if (res.total >= 0) {
         char tot[32];
         snprintf(tot, sizeof(tot), ",\"total\":%lld", res.total);
-        puts_(&o, tot);
+        core_buf_str(&o, tot);
     }
-    puts_(&o, ",\"link\":[{\"relation\":\"self\",\"url\":");
-    put_json_string(&o, core_arena_sprintf(r->arena, "%s/%s?%s%s_count=%d%s%s%s", r->base, tn,
-                                           res.self, *res.self ? "&" : "", count, extra,
-                                           opts.cursor ? "&_cursor=" : "",
-                                           opts.cursor ? opts.cursor : ""));
-    puts_(&o, "}");
+    core_buf_str(&o, ",\"link\":[{\"relation\":\"self\",\"url\":");
+    core_buf_json_str(&o, core_arena_sprintf(r->arena, "%s/%s?%s%s_count=%d%s%s%s", r->base, tn,
+                                             res.self, *res.self ? "&" : "", count, extra,
+                                             opts.cursor ? "&_cursor=" : "",
+                                             opts.cursor ? opts.cursor : ""));
+    core_buf_str(&o, "}");
     if (res.next) {
-        puts_(&o, ",{\"relation\":\"next\",\"url\":");
-        put_json_string(&o, core_arena_sprintf(r->arena, "%s/%s?%s%s_count=%d%s&_cursor=%s",
-                                               r->base, tn, res.self, *res.self ? "&" : "", count,
-                                               extra, res.next));
-        puts_(&o, "}");
+        core_buf_str(&o, ",{\"relation\":\"next\",\"url\":");
+        core_buf_json_str(&o, core_arena_sprintf(r->arena, "%s/%s?%s%s_count=%d%s&_cursor=%s",
+                                                 r->base, tn, res.self, *res.self ? "&" : "", count,
+                                                 extra, res.next));
+        core_buf_str(&o, "}");
     }
     if (res.prev) {
-        puts_(&o, ",{\"relation\":\"previous\",\"url\":");
-        put_json_string(&o, core_arena_sprintf(r->arena, "%s/%s?%s%s_count=%d%s&_cursor=%s",
-                                               r->base, tn, res.self, *res.self ? "&" : "", count,
-                                               extra, res.prev));
-        puts_(&o, "}");
+        core_buf_str(&o, ",{\"relation\":\"previous\",\"url\":");
+        core_buf_json_str(&o, core_arena_sprintf(r->arena, "%s/%s?%s%s_count=%d%s&_cursor=%s",
+                                                 r->base, tn, res.self, *res.self ? "&" : "", count,
+                                                 extra, res.prev));
+        core_buf_str(&o, "}");
     }
-    puts_(&o, "]");
+    core_buf_str(&o, "]");
     if (res.nhits || res.ignored) {
         int first = 1;
-        puts_(&o, ",\"entry\":[");
+        core_buf_str(&o, ",\"entry\":[");
         for (int i = 0; i < res.nhits; i++) {
             const reg_hit *h = &res.hits[i];
             const char *htn = reg_type_name((reg_type)h->type);
             if (!first)
-                puts_(&o, ",");
+                core_buf_str(&o, ",");
             first = 0;
-            puts_(&o, "{\"fullUrl\":");
-            put_json_string(&o, core_arena_sprintf(r->arena, "%s/%s/%s", r->base, htn, h->id));
-            puts_(&o, ",\"resource\":");
+            core_buf_str(&o, "{\"fullUrl\":");
+            core_buf_json_str(&o, core_arena_sprintf(r->arena, "%s/%s/%s", r->base, htn, h->id));
+            core_buf_str(&o, ",\"resource\":");
             npersonal += reg_type_is_personal((reg_type)h->type);
             if (summary || elements || web_redacts(r, h->type)) {
                 json_t *j = core_json_parse(h->json, strlen(h->json), &err);
                 char *text;
                 if (!j) {
                     core_err_clear(&err);
-                    puts_(&o, h->json);
+                    core_buf_str(&o, h->json);
                 } else {
                     web_redact(r, j);
                     if (summary || elements)
                         subset(j, htn, summary ? summary : "", elements);
                     text = core_json_dump(j, NULL);
                     json_decref(j);
-                    puts_(&o, text ? text : "{}");
+                    core_buf_str(&o, text ? text : "{}");
                     free(text);
                 }
             } else {
-                puts_(&o, h->json);
+                core_buf_str(&o, h->json);
             }
             if (!h->include && h->distance >= 0) {
                 /* R4 location-distance: how far the match is from the near point */
@@ -307,41 +265,41 @@ web_search(web_req *r, reg_type t, int post)
                     "\"unit\":\"%s\",\"system\":\"http://unitsofmeasure.org\",\"code\":\"%s\"}}"
                     "],\"mode\":\"match\"}}",
                     h->distance, res.near_unit, res.near_unit);
-                puts_(&o, d);
+                core_buf_str(&o, d);
             } else {
-                puts_(&o, h->include ? ",\"search\":{\"mode\":\"include\"}}"
-                                     : ",\"search\":{\"mode\":\"match\"}}");
+                core_buf_str(&o, h->include ? ",\"search\":{\"mode\":\"include\"}}"
+                                            : ",\"search\":{\"mode\":\"match\"}}");
             }
         }
         if (res.ignored) {
             /* lenient handling: say what was not applied (R4: an outcome entry) */
             if (!first)
-                puts_(&o, ",");
-            puts_(&o,
-                  "{\"resource\":{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":"
-                  "\"warning\",\"code\":\"not-supported\",\"diagnostics\":");
-            put_json_string(&o, core_arena_sprintf(r->arena,
-                                                   "unknown search parameters were ignored: %s",
-                                                   res.ignored));
-            puts_(&o, "}]},\"search\":{\"mode\":\"outcome\"}}");
+                core_buf_str(&o, ",");
+            core_buf_str(
+                &o, "{\"resource\":{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":"
+                    "\"warning\",\"code\":\"not-supported\",\"diagnostics\":");
+            core_buf_json_str(&o, core_arena_sprintf(r->arena,
+                                                     "unknown search parameters were ignored: %s",
+                                                     res.ignored));
+            core_buf_str(&o, "}]},\"search\":{\"mode\":\"outcome\"}}");
         }
-        puts_(&o, "]");
+        core_buf_str(&o, "]");
     }
-    puts_(&o, "}");
+    core_buf_str(&o, "}");
     reg_search_out_clear(&res);
     web_personal_count(r, npersonal);
 
     if (r->pretty || r->xml) {
-        json_t *j = core_json_parse(o.p, o.len, &err);
+        json_t *j = core_json_parse(o.data, o.len, &err);
         if (j) {
             web_send_json(r, 200, NULL, j);
             json_decref(j);
-            free(o.p);
+            free(o.data);
             return 200;
         }
         core_err_clear(&err);
     }
-    web_send(r, 200, "application/fhir+json; charset=utf-8", NULL, o.p, o.len);
-    free(o.p);
+    web_send(r, 200, "application/fhir+json; charset=utf-8", NULL, o.data, o.len);
+    free(o.data);
     return 200;
 }
