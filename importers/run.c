@@ -553,48 +553,97 @@ column_of(const imp_rec *r, const char *expr)
     return NULL;
 }
 
-/* meta without what the store and the importer own (versionId, lastUpdated, provenance); NULL
- * when nothing else is left. New reference. */
-static json_t *
-meta_content(const json_t *meta)
+/* The members of meta that the store and the importer own: compared by neither. */
+static int
+owned_meta_member(const char *k)
 {
-    json_t *m, *ext;
-    if (!json_is_object(meta))
-        return NULL;
-    m = json_deep_copy(meta);
-    json_object_del(m, "versionId");
-    json_object_del(m, "lastUpdated");
-    ext = json_object_get(m, "extension");
-    for (size_t i = json_array_size(ext); i-- > 0;) {
-        const char *u = json_string_value(json_object_get(json_array_get(ext, i), "url"));
-        if (u && strcmp(u, REG_IMPORT_PROVENANCE_URL) == 0)
-            json_array_remove(ext, i);
+    return strcmp(k, "versionId") == 0 || strcmp(k, "lastUpdated") == 0;
+}
+
+static int
+is_provenance(const json_t *e)
+{
+    const char *u = json_string_value(json_object_get(e, "url"));
+    return u && strcmp(u, REG_IMPORT_PROVENANCE_URL) == 0;
+}
+
+/* Whether meta.extension arrays a and b (either may be absent) hold the same elements in the
+ * same order once the import's provenance is left out. */
+static int
+extensions_equal(const json_t *a, const json_t *b)
+{
+    size_t i = 0, j = 0, na = json_array_size(a), nb = json_array_size(b);
+    for (;;) {
+        while (i < na && is_provenance(json_array_get(a, i)))
+            i++;
+        while (j < nb && is_provenance(json_array_get(b, j)))
+            j++;
+        if (i == na || j == nb)
+            return i == na && j == nb;
+        if (!json_equal(json_array_get(a, i), json_array_get(b, j)))
+            return 0;
+        i++;
+        j++;
     }
-    if (ext && !json_array_size(ext))
-        json_object_del(m, "extension");
-    if (!json_object_size(m)) {
-        json_decref(m);
-        return NULL;
+}
+
+/* How many members of meta count: not the owned ones, nor an extension holding nothing but
+ * provenance. */
+static size_t
+meta_members(const json_t *meta)
+{
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+    json_object_foreach ((json_t *)meta, k, v)
+        if (!owned_meta_member(k) && (strcmp(k, "extension") != 0 || !extensions_equal(v, NULL)))
+            n++;
+    return n;
+}
+
+/* Whether two meta elements (either may be absent or not an object) agree on everything but
+ * versionId, lastUpdated and the provenance extension (mahali_strip_meta), without copies. */
+static int
+meta_equal(const json_t *a, const json_t *b)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(a))
+        a = NULL;
+    if (!json_is_object(b))
+        b = NULL;
+    if (!a || !b)
+        return (a ? meta_members(a) : 0) == (b ? meta_members(b) : 0);
+    json_object_foreach ((json_t *)a, k, v) {
+        if (owned_meta_member(k))
+            continue;
+        if (strcmp(k, "extension") == 0) {
+            if (!extensions_equal(v, json_object_get(b, k)))
+                return 0;
+        } else if (!json_equal(v, json_object_get(b, k))) {
+            return 0;
+        }
     }
-    return m;
+    return meta_members(a) == meta_members(b);
 }
 
 /* 1 when a and b differ at most in what the store and the importer own (mahali_strip_meta). */
 static int
 same_content(const json_t *a, const json_t *b)
 {
-    json_t *ca = json_copy((json_t *)a), *cb = json_copy((json_t *)b);
-    json_t *ma = meta_content(json_object_get(a, "meta")),
-           *mb = meta_content(json_object_get(b, "meta"));
-    int eq;
-    json_object_del(ca, "meta");
-    json_object_del(cb, "meta");
-    eq = json_equal(ca, cb) && ((!ma && !mb) || (ma && mb && json_equal(ma, mb)));
-    json_decref(ca);
-    json_decref(cb);
-    json_decref(ma);
-    json_decref(mb);
-    return eq;
+    const char *k;
+    json_t *v;
+    size_t na = 0, nb = 0;
+    json_object_foreach ((json_t *)a, k, v) {
+        if (strcmp(k, "meta") == 0)
+            continue;
+        na++;
+        if (!json_equal(v, json_object_get(b, k)))
+            return 0;
+    }
+    json_object_foreach ((json_t *)b, k, v)
+        nb += strcmp(k, "meta") != 0;
+    return na == nb && meta_equal(json_object_get(a, "meta"), json_object_get(b, "meta"));
 }
 
 /* Resolve the logical references in j (any depth) to the live resources carrying their
@@ -1005,7 +1054,7 @@ write_one_by_one(imp_ctx *c, core_err *err)
         size_t pending = json_array_size(c->pending);
         if (tx(c, "SAVEPOINT imp_one", err) < 0)
             return -1;
-        if (write_chunk(c, &r, 1, &e) < 0 || tx(c, "SET CONSTRAINTS ALL IMMEDIATE", &e) < 0) {
+        if (write_chunk(c, &r, 1, &e) < 0 || reg_check_deferred(c->db, &e) < 0) {
             if (e.status == 503) {
                 *err = e;
                 return -1;
@@ -1138,11 +1187,10 @@ flush(imp_ctx *c, long next_line, core_err *err)
     if (tx(c, "BEGIN", err) < 0)
         goto fail;
     rc = n ? write_chunk(c, ptrs, n, &e) : 0;
-    if (rc == 0 && tx(c, "SET CONSTRAINTS ALL IMMEDIATE", &e) < 0)
+    if (rc == 0 && reg_check_deferred(c->db, &e) < 0)
         rc = -1;
     /* the second half's references checked now, before either half commits */
-    if (rc == 0 && c->b_open &&
-        core_db_run(c->o->second_db, "SET CONSTRAINTS ALL IMMEDIATE", &e) < 0)
+    if (rc == 0 && c->b_open && reg_check_deferred(c->o->second_db, &e) < 0)
         rc = -1;
     if (rc < 0) {
         b_abort(c);

@@ -314,7 +314,7 @@ reg_write_batch(reg_batch_item *items,
     r = core_db_query(db, BATCH_SQL, 2, params, 1, err);
     free(buf);
     if (!r)
-        return -1;
+        return reg__store_err(err, db, items[0].type, n == 1 ? items[0].id : "", 0);
     batch_outcome(items, n, r);
     PQclear(r);
     return 0;
@@ -343,9 +343,17 @@ reg_write_batch_recv(reg_batch_item *items, size_t n, core_db *db, core_err *err
 {
     PGresult *r = core_db_wait(db, err);
     if (!r)
-        return -1;
+        return reg__store_err(err, db, items[0].type, n == 1 ? items[0].id : "", 0);
     batch_outcome(items, n, r);
     PQclear(r);
+    return 0;
+}
+
+int
+reg_check_deferred(core_db *db, core_err *err)
+{
+    if (core_db_run(db, "SET CONSTRAINTS ALL IMMEDIATE", err) < 0)
+        return reg__store_err(err, db, REG_LOCATION, "", 0);
     return 0;
 }
 

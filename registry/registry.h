@@ -230,6 +230,12 @@ int reg_write_batch_send(
     reg_batch_item *items, size_t n, core_db *db, const reg_actor *who, core_err *err);
 int reg_write_batch_recv(reg_batch_item *items, size_t n, core_db *db, core_err *err);
 
+/** Run the checks the open transaction on db deferred to its commit (references, partof
+ *  loops, deletes still referred to) now: 0, or -1 with err saying what they refused (422 for a
+ *  reference to nothing or a loop, 409 for a delete still referred to), as a single write
+ *  would. */
+int reg_check_deferred(core_db *db, core_err *err);
+
 /** Refresh the planner's statistics of the tables a bulk load's plans depend on (ANALYZE),
  *  outside a transaction: a load that grows them tenfold would otherwise run on plans made for
  *  the empty tables. Returns 0, or -1 with err. */

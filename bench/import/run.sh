@@ -11,6 +11,8 @@
 #   import.who: rows=… seconds=… rows_per_s=… ratio_vs_copy=…
 #   import.who.rerun: … (the same file again: every row unchanged, no new version)
 #   import.copy: rows=… seconds=…
+#   import.floor: … (COPY of every table row the first import wrote, into a second empty
+#     registry, one backend: what the schema alone costs for these rows; per table below it)
 # and, on an official run, rewrites the import block of docs/PERFORMANCE.md.
 # Knobs: BENCH_IMPORT_FILE (another CSV; then give BENCH_IMPORT_MAPPING too; docs left alone),
 # BENCH_KEEP=1 keeps the work folder.
@@ -79,6 +81,52 @@ run_import() { # name: prints the line, leaves $work/<name>.json
 say "mahali import csv $(basename "$file") (first import into an empty registry)"
 line1=$(run_import first who)
 echo "$line1"
+# ---- the floor: the rows the import wrote, COPY'd into an empty registry -------------------------
+# Every table row the first import wrote (resources, versions, audit, search and spatial index
+# rows, the closure) out to files and back in with COPY, in one transaction on one backend, into
+# a second database migrated the same way: what this schema costs for these rows with no
+# importer at all (no CSV, no mapping, no validation, no JSON; references taken as checked, as
+# mahali_write_batch checks them itself). An importer on this schema cannot be faster than
+# about this (or half of it, on two backends).
+floor_tables="resource:rtype,id,version,last_updated,deleted,content
+resource_history:rtype,id,version,last_updated,method,status,content
+audit_event:at,actor,action,rtype,id,version,remote_addr
+sp_string:rtype,id,param,norm,value
+sp_token:rtype,id,param,system,code
+sp_ref:rtype,id,param,target_type,target_id
+sp_date:rtype,id,param,lo,hi
+sp_geo:rtype,id,param,geog,geom
+sp_below:rtype,anc,id,depth"
+floor_url=${url/dbname=mahali/dbname=mahali_floor}
+floor() { # prints import.floor and import.floor.<table> lines
+    local script=$work/floor.sql t cols n
+    psql -X -q -v ON_ERROR_STOP=1 "$url" -c "CREATE DATABASE mahali_floor"
+    "$mahali" migrate --database "$floor_url" >>"$work/migrate.log" 2>&1 || die "migrating the floor database failed"
+    printf '%s\n' '\timing on' 'BEGIN;' "SELECT set_config('mahali.refs_checked', 'on', true);" >"$script"
+    while IFS=: read -r t cols; do
+        psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy (SELECT $cols FROM $t) TO '$work/floor.$t' (FORMAT binary)"
+        printf '%s\n' "\\echo table $t" "\\copy $t ($cols) FROM '$work/floor.$t' (FORMAT binary)" >>"$script"
+    done <<<"$floor_tables"
+    printf '%s\n' '\echo table commit' 'COMMIT;' >>"$script"
+    local t0 t1 out
+    t0=$(now)
+    out=$(psql -X -v ON_ERROR_STOP=1 "$floor_url" -f "$script")
+    t1=$(now)
+    local s rows
+    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    rows=$(node -p "JSON.parse(require('fs').readFileSync('$work/first.json','utf8')).rows")
+    n=$(psql -X -At "$floor_url" -c "SELECT (SELECT count(*) FROM resource) + (SELECT count(*) FROM resource_history) + (SELECT count(*) FROM audit_event) + (SELECT count(*) FROM sp_string) + (SELECT count(*) FROM sp_token) + (SELECT count(*) FROM sp_ref) + (SELECT count(*) FROM sp_date) + (SELECT count(*) FROM sp_geo) + (SELECT count(*) FROM sp_below)")
+    echo "import.floor: rows=$rows seconds=$s rows_per_s=$(awk -v r="$rows" -v s="$s" 'BEGIN { printf "%.0f", r / s }') ratio_vs_copy=$(awk -v a="$s" -v b="$copy_best" 'BEGIN { printf "%.1f", a / b }') table_rows=$n"
+    # per table: the \timing line after each "table X" marker
+    awk '/^table /{t=$2} /^Time: /{ if (t != "") { printf "import.floor.%s: seconds=%.3f\n", t, $2 / 1000; t = "" } }' <<<"$out"
+    psql -X -q "$url" -c "DROP DATABASE mahali_floor"
+    rm -f "$work"/floor.*
+}
+say "the floor: COPY of the rows the import wrote into an empty registry"
+floor_lines=$(floor)
+echo "$floor_lines"
+line0=$(head -n 1 <<<"$floor_lines")
+
 say "the same file again (every row unchanged)"
 line2=$(run_import rerun who.rerun)
 echo "$line2"
@@ -90,7 +138,7 @@ say "done in ${elapsed}s"
 
 if ((official)); then
     node bench/import/report.mjs --doc "$root/docs/PERFORMANCE.md" --copy "$copy_best" --copy-rows "$copy_rows" \
-        --first "$line1" --rerun "$line2" --resources "$res_count" --versions "$hist_count" \
+        --first "$line1" --rerun "$line2" --floor "$line0" --floor-tables "$(tail -n +2 <<<"$floor_lines")" --resources "$res_count" --versions "$hist_count" \
         --elapsed "$elapsed" --loadavg-start "$loadavg_start" \
         --postgres "$(psql -X -At "$url" -c 'SHOW server_version')"
     say "results written to docs/PERFORMANCE.md"

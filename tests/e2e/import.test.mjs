@@ -419,6 +419,101 @@ describe('import', { skip }, () => {
         assert.equal(row.fields[6], i.other_line === undefined ? '' : String(i.other_line));
       });
     });
+
+    it('references in a batch: checked all at once, the dangling and the circular refused on their lines', { timeout: LONG }, async () => {
+      // mahali_write_batch checks the references whose targets are live for the whole batch
+      // (sql/0011), the rest at commit; either way a bad one must name its line and cost
+      // nothing else, and the closure must hold the batch's parents
+      const db = await freshDb('batch_refs');
+      const loc = (id, extra = {}) => ({ resourceType: 'Location', id, name: `Place ${id}`, ...extra });
+      const part = (id) => ({ partOf: { reference: `Location/${id}` } });
+      const lines = [
+        loc('ref-j'),
+        loc('ref-a', part('ref-j')),
+        loc('ref-dangling', part('ref-nowhere')),
+        loc('ref-b', part('ref-a')),
+        loc('ref-self', part('ref-self')),
+        { resourceType: 'Organization', id: 'ref-org', name: 'Owner' },
+        loc('ref-l', { managingOrganization: { reference: 'Organization/ref-org' } }),
+        { resourceType: 'HealthcareService', id: 'ref-hcs', name: 'Clinic', location: [{ reference: 'Location/ref-gone' }] },
+      ];
+      const f = path.join(TMP, 'batch-refs.ndjson');
+      writeFileSync(f, `${lines.map((x) => JSON.stringify(x)).join('\n')}\n`);
+      const r = await mahaliImport(db, 'fhir', f);
+      printCounts('fixture batch-refs', r);
+      assert.equal(r.code, 1, `exit 1 (rows rejected): ${r.stderr}`);
+      assert.equal(r.report.rows, 8);
+      assert.equal(r.report.created, 5);
+      assert.equal(r.report.rejected, 3);
+      const refused = r.report.issues.filter((i) => i.severity === 'error').map((i) => [i.line, i.message]);
+      assert.deepEqual(refused.map(([l]) => l), [3, 5, 8], `the refused lines: ${JSON.stringify(refused)}`);
+      assert.match(refused[0][1], /ref-nowhere.*does not exist/);
+      assert.match(refused[1][1], /part of itself/);
+      assert.match(refused[2][1], /ref-gone.*does not exist/);
+      const ids = (await sqlJson(db, `SELECT id FROM resource ORDER BY id`)).map((x) => x.id);
+      assert.deepEqual(ids, ['ref-a', 'ref-b', 'ref-j', 'ref-l', 'ref-org']);
+      const below = await sqlJson(db, `SELECT anc, depth FROM sp_below WHERE rtype = 'Location' AND id = 'ref-b' ORDER BY depth`);
+      assert.deepEqual(below, [{ anc: 'ref-a', depth: 1 }, { anc: 'ref-j', depth: 2 }]);
+      const refs = await sqlValue(db, `SELECT count(*) FROM sp_ref`);
+      assert.equal(refs, '3', 'partOf of ref-a and ref-b, managingOrganization of ref-l');
+
+      // closing a loop through stored resources: refused, nothing changed
+      const g = path.join(TMP, 'batch-refs-loop.ndjson');
+      writeFileSync(g, `${JSON.stringify(loc('ref-j', part('ref-b')))}\n${JSON.stringify(loc('ref-m', part('ref-b')))}\n`);
+      const r2 = await mahaliImport(db, 'fhir', g);
+      printCounts('fixture batch-refs loop', r2);
+      assert.equal(r2.report.created, 1, 'ref-m, below ref-b, is created');
+      assert.equal(r2.report.rejected, 1);
+      const loop = r2.report.issues.filter((i) => i.severity === 'error');
+      assert.deepEqual(loop.map((i) => i.line), [1]);
+      assert.match(loop[0].message, /ref-j would be part of itself/);
+      const j = await sqlJson(db, `SELECT version, content FROM resource WHERE rtype = 'Location' AND id = 'ref-j'`);
+      assert.equal(j[0].version, 1, 'ref-j keeps its first version');
+      assert.equal(j[0].content.partOf, undefined);
+      const mb = await sqlJson(db, `SELECT anc, depth FROM sp_below WHERE rtype = 'Location' AND id = 'ref-m' ORDER BY depth`);
+      assert.deepEqual(mb, [{ anc: 'ref-b', depth: 1 }, { anc: 'ref-a', depth: 2 }, { anc: 'ref-j', depth: 3 }]);
+    });
+
+    it('references in a batch racing a delete of their target: one of the two is refused, never both kept', { timeout: LONG }, async () => {
+      // two sessions on the SQL functions the importer and the REST delete use: the batch's
+      // share lock on a live target and the delete's row lock serialise them, whichever comes
+      // first (sql/0011; the per-row trigger had the same guarantee, sql/0010)
+      const db = await freshDb('batch_race');
+      const q = (sql) => psql(sql, db.dbname);
+      const item = (child, parent) =>
+        parent
+          ? { t: 'Location', i: child, p: parent, c: { resourceType: 'Location', id: child, name: child, partOf: { reference: `Location/${parent}` } }, x: [{ k: 'r', p: 'partof', rt: 'Location', ri: parent }] }
+          : { t: 'Location', i: child, c: { resourceType: 'Location', id: child, name: child }, x: [] };
+      const batch = (child, parent) => `SELECT count(*) FROM mahali_write_batch('e2e', ${sqlText(JSON.stringify([item(child, parent)]))}::jsonb)`;
+      const del = (id) => `SELECT o_version FROM mahali_write('Location', '${id}', 'delete', NULL, NULL, 'e2e', NULL, NULL)`;
+      const outcome = (p) => p.then(() => 'committed', (e) => e.message);
+      const later = (ms, f) => new Promise((res) => setTimeout(res, ms)).then(f);
+      for (const t of ['race-t1', 'race-t2']) await q(batch(t));
+      const live = async (id) => sqlValue(db, `SELECT coalesce((SELECT (NOT deleted)::text FROM resource WHERE rtype = 'Location' AND id = '${id}'), 'absent')`);
+      assert.equal(await live('race-t1'), 'true');
+
+      // the reference first (its transaction held open), then the delete: the delete waits, then is refused
+      const [a1, b1] = await Promise.all([
+        outcome(q(`BEGIN; ${batch('race-c1', 'race-t1')}; SELECT pg_sleep(1.5); COMMIT;`)),
+        later(600, () => outcome(q(del('race-t1')))),
+      ]);
+      assert.equal(a1, 'committed');
+      assert.match(b1, /still referred to/, `the delete after the reference: ${b1}`);
+      assert.equal(await live('race-t1'), 'true');
+      assert.equal(await live('race-c1'), 'true');
+
+      // the delete first (held open), then the reference: the batch waits, then is refused
+      const [b2, a2] = await Promise.all([
+        outcome(q(`BEGIN; ${del('race-t2')}; SELECT pg_sleep(1.5); COMMIT;`)),
+        later(600, () => outcome(q(`BEGIN; ${batch('race-c2', 'race-t2')}; COMMIT;`))),
+      ]);
+      assert.equal(b2, 'committed');
+      assert.match(a2, /race-t2, which does not exist/, `the reference after the delete: ${a2}`);
+      assert.equal(await live('race-t2'), 'false');
+      assert.equal(await live('race-c2'), 'absent');
+      const dangling = await sqlValue(db, `SELECT count(*) FROM sp_ref f JOIN resource r ON r.rtype = f.target_type AND r.id = f.target_id WHERE r.deleted`);
+      assert.equal(dangling, '0');
+    });
   });
 
   // ---- the real lists -----------------------------------------------------------------------------
