@@ -119,6 +119,35 @@ floor() { # prints import.floor and import.floor.<table> lines
     echo "import.floor: rows=$rows seconds=$s rows_per_s=$(awk -v r="$rows" -v s="$s" 'BEGIN { printf "%.0f", r / s }') ratio_vs_copy=$(awk -v a="$s" -v b="$copy_best" 'BEGIN { printf "%.1f", a / b }') table_rows=$n"
     # per table: the \timing line after each "table X" marker
     awk '/^table /{t=$2} /^Time: /{ if (t != "") { printf "import.floor.%s: seconds=%.3f\n", t, $2 / 1000; t = "" } }' <<<"$out"
+    # and the same resources in the layout DESIGN.md suggests (search values as columns and
+    # arrays of the resource's own row, GIN and GiST indexes; a history row per version; no
+    # audit): one row per resource and version instead of ~12
+    local lean_q="SELECT r.rtype, r.id, r.version, r.last_updated, r.deleted, r.content,
+          (SELECT array_agg(t.param || '|' || coalesce(t.system, '') || '|' || t.code) FROM sp_token t WHERE t.rtype = r.rtype AND t.id = r.id),
+          (SELECT min(x.norm) FROM sp_string x WHERE x.rtype = r.rtype AND x.id = r.id),
+          (SELECT array_agg(f.param || '|' || f.target_type || '/' || f.target_id) FROM sp_ref f WHERE f.rtype = r.rtype AND f.id = r.id),
+          (SELECT array_agg(b.anc) FROM sp_below b WHERE b.rtype = r.rtype AND b.id = r.id),
+          (SELECT g.geog FROM sp_geo g WHERE g.rtype = r.rtype AND g.id = r.id AND g.param = 'position' LIMIT 1)
+        FROM resource r"
+    lean_q=$(tr '\n' ' ' <<<"$lean_q")
+    psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy ($lean_q) TO '$work/floor.lean' (FORMAT binary)"
+    psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy (SELECT rtype, id, version, last_updated, content FROM resource_history ORDER BY seq) TO '$work/floor.lean.h' (FORMAT binary)"
+    psql -X -q -v ON_ERROR_STOP=1 "$floor_url" \
+        -c "CREATE TABLE lean (rtype text, id text, version int, last_updated timestamptz, deleted bool, content jsonb, tokens text[], name_norm text, refs text[], ancestors text[], position geography(Point, 4326), PRIMARY KEY (rtype, id))" \
+        -c "CREATE INDEX ON lean USING gin (tokens)" -c "CREATE INDEX ON lean (rtype, name_norm text_pattern_ops)" \
+        -c "CREATE INDEX ON lean USING gin (name_norm gin_trgm_ops)" -c "CREATE INDEX ON lean USING gin (refs)" \
+        -c "CREATE INDEX ON lean USING gin (ancestors)" -c "CREATE INDEX ON lean USING gist (position)" \
+        -c "CREATE INDEX ON lean (rtype, last_updated, id)" \
+        -c "CREATE TABLE lean_history (seq bigint GENERATED ALWAYS AS IDENTITY, rtype text, id text, version int, last_updated timestamptz, content jsonb, PRIMARY KEY (rtype, id, version))" \
+        -c "CREATE UNIQUE INDEX ON lean_history (seq)" -c "CREATE INDEX ON lean_history (rtype, seq)"
+    t0=$(now)
+    psql -X -q -v ON_ERROR_STOP=1 "$floor_url" -c "BEGIN" \
+        -c "\\copy lean FROM '$work/floor.lean' (FORMAT binary)" \
+        -c "\\copy lean_history (rtype, id, version, last_updated, content) FROM '$work/floor.lean.h' (FORMAT binary)" \
+        -c "COMMIT"
+    t1=$(now)
+    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    echo "import.floor.lean: rows=$rows seconds=$s rows_per_s=$(awk -v r="$rows" -v s="$s" 'BEGIN { printf "%.0f", r / s }') ratio_vs_copy=$(awk -v a="$s" -v b="$copy_best" 'BEGIN { printf "%.1f", a / b }')"
     psql -X -q "$url" -c "DROP DATABASE mahali_floor"
     rm -f "$work"/floor.*
 }
