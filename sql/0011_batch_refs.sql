@@ -129,12 +129,17 @@ BEGIN
     INSERT INTO mahali_wb_ref (rtype, id, param, target_type, target_id)
     SELECT DISTINCT w.rtype, w.id, e ->> 'p', e ->> 'rt', e ->> 'ri'
       FROM mahali_wb w, jsonb_array_elements(w.idx) e WHERE NOT w.noop AND e ->> 'k' = 'r';
-    -- live: share-locked now, in key order (a delete racing with this waits for it or is
-    -- waited for; after waiting, the row is read again and a deleted one is not live)
+    -- live: written by this batch (no other transaction can see, let alone delete, them
+    -- before this one commits; a later delete in this transaction is checked by its own
+    -- trigger), or else share-locked now, in key order (a delete racing with this waits for it
+    -- or is waited for; after waiting, the row is read again and a deleted one is not live)
+    UPDATE mahali_wb_ref f SET live = true
+      FROM mahali_wb w
+     WHERE w.rtype = f.target_type AND w.id = f.target_id AND NOT w.noop;
     UPDATE mahali_wb_ref f SET live = true
       FROM (SELECT l.rtype, l.id
               FROM (SELECT DISTINCT target_type, target_id FROM mahali_wb_ref
-                     WHERE mahali_stored_type(target_type) ORDER BY 1, 2) t
+                     WHERE NOT live AND mahali_stored_type(target_type) ORDER BY 1, 2) t
              CROSS JOIN LATERAL (SELECT r.rtype, r.id FROM resource r
                                   WHERE r.rtype = t.target_type AND r.id = t.target_id
                                     AND NOT r.deleted FOR SHARE) l) l

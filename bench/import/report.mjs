@@ -8,11 +8,15 @@ const parse = (line) => Object.fromEntries(line.split(/\s+/).slice(1).map((kv) =
 const first = parse(o.first);
 const rerun = parse(o.rerun);
 const floor = parse(o.floor);
-// import.floor.<table>: seconds=…, one line each
-const floorLines = (o['floor-tables'] || '').split('\n').filter(Boolean);
-const lean = parse(floorLines.find((l) => l.startsWith('import.floor.lean:')) || 'x');
-const floorTables = floorLines.filter((l) => !l.startsWith('import.floor.lean:'))
-  .map((l) => [l.split(':')[0].replace('import.floor.', ''), parse(l).seconds]);
+// the other import.floor… lines, by name: floor.two_backends, floor.<table>, floor.lean, …
+const more = Object.fromEntries((o['floor-tables'] || '').split('\n').filter(Boolean)
+  .map((l) => [l.split(':')[0].replace('import.', ''), parse(l)]));
+const tablesOf = (prefix) => Object.entries(more)
+  .filter(([k]) => k.startsWith(`${prefix}.`) && !k.endsWith('two_backends') && !(prefix === 'floor' && k.startsWith('floor.lean')))
+  .map(([k, v]) => `${k.slice(prefix.length + 1)} ${v.seconds}`).join(', ');
+const floor2 = more['floor.two_backends'] || {};
+const lean = more['floor.lean'] || {};
+const lean2 = more['floor.lean.two_backends'] || {};
 const goalRate = 20000;
 const goalRatio = 5;
 
@@ -23,11 +27,14 @@ t += '- File: the WHO/KEMRI list of public health facilities in sub-Saharan Afri
 t += '| | rows | seconds | rows/s | ratio to COPY | outcome |\n|---|---:|---:|---:|---:|---|\n';
 t += `| \`COPY\` into a table of 12 text columns (best of 3) | ${o['copy-rows']} | ${o.copy} | ${Math.round(o['copy-rows'] / o.copy)} | 1 | |\n`;
 t += `| \`mahali import csv\`, empty registry | ${first.rows} | ${first.seconds} | ${first.rows_per_s} | ${first.ratio_vs_copy} | created ${first.created}, rejected ${first.rejected} |\n`;
-t += `| the floor: \`COPY\` of the ${floor.table_rows} table rows the import wrote, into an empty registry (one backend) | ${floor.rows} | ${floor.seconds} | ${floor.rows_per_s} | ${floor.ratio_vs_copy} | |\n`;
-t += `| the floor of DESIGN.md's suggested layout: \`COPY\` of the same resources and versions into one row each (search values as arrays and columns of that row; no audit) | ${lean.rows} | ${lean.seconds} | ${lean.rows_per_s} | ${lean.ratio_vs_copy} | |\n`;
+const row = (label, x) => `| ${label} | ${x.rows} | ${x.seconds} | ${x.rows_per_s} | ${x.ratio_vs_copy} | |\n`;
+t += row(`the floor: \`COPY\` of the ${floor.table_rows} table rows the import wrote, into an empty registry, one backend`, floor);
+t += row('the same floor on two backends at once (the rows halved by id)', floor2);
+t += row("the floor of DESIGN.md's suggested layout: the same resources and versions as one row each (search values as arrays and columns of that row, GIN/GiST; no audit), one backend", lean);
+t += row('the same on two backends at once', lean2);
 t += `| the same file again | ${rerun.rows} | ${rerun.seconds} | ${rerun.rows_per_s} | ${rerun.ratio_vs_copy} | unchanged ${rerun.unchanged}, updated ${rerun.updated} |\n\n`;
-t += `The floor, table by table (seconds): ${floorTables.map(([n, v]) => `${n} ${v}`).join(', ')}.\n`;
-t += `The import took ${(first.seconds / floor.seconds).toFixed(2)}× the floor's time.\n\n`;
+t += `The floor, table by table (seconds, one backend): ${tablesOf('floor')}. The suggested layout: ${tablesOf('floor.lean')}.\n`;
+t += `The import took ${(first.seconds / floor.seconds).toFixed(2)}× the one-backend floor's time and ${(first.seconds / floor2.seconds).toFixed(2)}× the two-backend floor's.\n\n`;
 t += `The registry then held ${o.resources} resources and ${o.versions} versions (the re-run added none).\n`;
 t += `Goals: ≥ ${goalRate.toLocaleString('en-US')} rows/s (${+first.rows_per_s >= goalRate ? 'met' : 'not met'}) and within ${goalRatio}× of COPY (${+first.ratio_vs_copy <= goalRatio ? 'met' : 'not met'}).\n\n`;
 t += 'Printed by the run:\n\n```\n';

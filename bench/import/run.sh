@@ -83,11 +83,14 @@ line1=$(run_import first who)
 echo "$line1"
 # ---- the floor: the rows the import wrote, COPY'd into an empty registry -------------------------
 # Every table row the first import wrote (resources, versions, audit, search and spatial index
-# rows, the closure) out to files and back in with COPY, in one transaction on one backend, into
-# a second database migrated the same way: what this schema costs for these rows with no
-# importer at all (no CSV, no mapping, no validation, no JSON; references taken as checked, as
-# mahali_write_batch checks them itself). An importer on this schema cannot be faster than
-# about this (or half of it, on two backends).
+# rows, the closure) out to files and back in with COPY into a database migrated the same way:
+# what this schema costs for these rows with no importer at all (no CSV, no mapping, no
+# validation, no JSON to build; references taken as checked, as mahali_write_batch checks them
+# itself). Once on one backend (one transaction, timed per table), once on two backends at the
+# same time (the rows halved by id, as the importer uses two). Then the same resources and
+# versions in the layout DESIGN.md suggests (search values as columns and arrays of the
+# resource's own row, GIN and GiST indexes; a history row per version; no audit), also on one
+# and on two backends. No importer writing these rows can be faster than its floor.
 floor_tables="resource:rtype,id,version,last_updated,deleted,content
 resource_history:rtype,id,version,last_updated,method,status,content
 audit_event:at,actor,action,rtype,id,version,remote_addr
@@ -97,58 +100,81 @@ sp_ref:rtype,id,param,target_type,target_id
 sp_date:rtype,id,param,lo,hi
 sp_geo:rtype,id,param,geog,geom
 sp_below:rtype,anc,id,depth"
-floor_url=${url/dbname=mahali/dbname=mahali_floor}
-floor() { # prints import.floor and import.floor.<table> lines
-    local script=$work/floor.sql t cols n
-    psql -X -q -v ON_ERROR_STOP=1 "$url" -c "CREATE DATABASE mahali_floor"
-    "$mahali" migrate --database "$floor_url" >>"$work/migrate.log" 2>&1 || die "migrating the floor database failed"
-    printf '%s\n' '\timing on' 'BEGIN;' "SELECT set_config('mahali.refs_checked', 'on', true);" >"$script"
+lean_select="SELECT r.rtype, r.id, r.version, r.last_updated, r.deleted, r.content,
+ (SELECT array_agg(t.param || '|' || coalesce(t.system, '') || '|' || t.code) FROM sp_token t WHERE t.rtype = r.rtype AND t.id = r.id),
+ (SELECT min(x.norm) FROM sp_string x WHERE x.rtype = r.rtype AND x.id = r.id),
+ (SELECT array_agg(f.param || '|' || f.target_type || '/' || f.target_id) FROM sp_ref f WHERE f.rtype = r.rtype AND f.id = r.id),
+ (SELECT array_agg(b.anc) FROM sp_below b WHERE b.rtype = r.rtype AND b.id = r.id),
+ (SELECT g.geog FROM sp_geo g WHERE g.rtype = r.rtype AND g.id = r.id AND g.param = 'position' LIMIT 1)
+ FROM resource r"
+lean_tables="lean:rtype,id,version,last_updated,deleted,content,tokens,name_norm,refs,ancestors,position
+lean_history:rtype,id,version,last_updated,content"
+lean_ddl=(
+    -c "CREATE TABLE lean (rtype text, id text, version int, last_updated timestamptz, deleted bool, content jsonb, tokens text[], name_norm text, refs text[], ancestors text[], position geography(Point, 4326), PRIMARY KEY (rtype, id))"
+    -c "CREATE INDEX ON lean USING gin (tokens)" -c "CREATE INDEX ON lean (rtype, name_norm text_pattern_ops)"
+    -c "CREATE INDEX ON lean USING gin (name_norm gin_trgm_ops)" -c "CREATE INDEX ON lean USING gin (refs)"
+    -c "CREATE INDEX ON lean USING gin (ancestors)" -c "CREATE INDEX ON lean USING gist (position)"
+    -c "CREATE INDEX ON lean (rtype, last_updated, id)"
+    -c "CREATE TABLE lean_history (seq bigint GENERATED ALWAYS AS IDENTITY, rtype text, id text, version int, last_updated timestamptz, content jsonb, PRIMARY KEY (rtype, id, version))"
+    -c "CREATE UNIQUE INDEX ON lean_history (seq)" -c "CREATE INDEX ON lean_history (rtype, seq)"
+)
+floor_db() { # name: a new database migrated like the registry, with the lean tables; prints its URL
+    local u=${url/dbname=mahali/dbname=$1}
+    psql -X -q -v ON_ERROR_STOP=1 "$url" -c "CREATE DATABASE $1"
+    "$mahali" migrate --database "$u" >>"$work/migrate.log" 2>&1 || die "migrating $1 failed"
+    psql -X -q -v ON_ERROR_STOP=1 "$u" "${lean_ddl[@]}"
+    echo "$u"
+}
+floor_script() { # tables half...: a psql script loading those tables' files of the halves, timed per table
+    local tables=$1 t cols h
+    shift
+    printf '%s\n' '\timing on' 'BEGIN;' "SELECT set_config('mahali.refs_checked', 'on', true);"
     while IFS=: read -r t cols; do
-        psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy (SELECT $cols FROM $t) TO '$work/floor.$t' (FORMAT binary)"
-        printf '%s\n' "\\echo table $t" "\\copy $t ($cols) FROM '$work/floor.$t' (FORMAT binary)" >>"$script"
-    done <<<"$floor_tables"
-    printf '%s\n' '\echo table commit' 'COMMIT;' >>"$script"
-    local t0 t1 out
+        printf '%s\n' "\\echo table $t"
+        for h in "$@"; do printf '%s\n' "\\copy $t ($cols) FROM '$work/floor.$t.$h' (FORMAT binary)"; done
+    done <<<"$tables"
+    printf '%s\n' '\echo table commit' 'COMMIT;'
+}
+floor_line() { # name seconds [extra]
+    echo "import.$1: rows=$rows seconds=$2 rows_per_s=$(awk -v r="$rows" -v s="$2" 'BEGIN { printf "%.0f", r / s }') ratio_vs_copy=$(awk -v a="$2" -v b="$copy_best" 'BEGIN { printf "%.1f", a / b }')${3:+ $3}"
+}
+floor_run() { # name tables url1 url2: one backend, then two; prints the lines
+    local name=$1 tables=$2 u1=$3 u2=$4 t0 t1 out s
+    floor_script "$tables" 0 1 >"$work/floor.1.sql"
     t0=$(now)
-    out=$(psql -X -v ON_ERROR_STOP=1 "$floor_url" -f "$script")
+    out=$(psql -X -v ON_ERROR_STOP=1 "$u1" -f "$work/floor.1.sql") || die "the $name floor failed"
     t1=$(now)
-    local s rows
-    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    floor_line "$name" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
+        "$( [[ $name != floor ]] || echo "table_rows=$(psql -X -At "$u1" -c "SELECT (SELECT count(*) FROM resource) + (SELECT count(*) FROM resource_history) + (SELECT count(*) FROM audit_event) + (SELECT count(*) FROM sp_string) + (SELECT count(*) FROM sp_token) + (SELECT count(*) FROM sp_ref) + (SELECT count(*) FROM sp_date) + (SELECT count(*) FROM sp_geo) + (SELECT count(*) FROM sp_below)")")"
+    # per table: the \timing lines after each "table X" marker, summed
+    awk -v n="$name" '/^table /{ if (t != "") printf "import.%s.%s: seconds=%.3f\n", n, t, s / 1000; t = $2; s = 0 }
+                      /^Time: /{ if (t != "") s += $2 }
+                      END { if (t != "") printf "import.%s.%s: seconds=%.3f\n", n, t, s / 1000 }' <<<"$out"
+    floor_script "$tables" 0 >"$work/floor.a.sql"
+    floor_script "$tables" 1 >"$work/floor.b.sql"
+    t0=$(now)
+    psql -X -q -v ON_ERROR_STOP=1 "$u2" -f "$work/floor.a.sql" >/dev/null &
+    local pa=$!
+    psql -X -q -v ON_ERROR_STOP=1 "$u2" -f "$work/floor.b.sql" >/dev/null || die "the $name floor (second backend) failed"
+    wait "$pa" || die "the $name floor (first backend) failed"
+    t1=$(now)
+    floor_line "$name.two_backends" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+}
+floor() { # prints the import.floor* lines
+    local t cols h u1 u2
     rows=$(node -p "JSON.parse(require('fs').readFileSync('$work/first.json','utf8')).rows")
-    n=$(psql -X -At "$floor_url" -c "SELECT (SELECT count(*) FROM resource) + (SELECT count(*) FROM resource_history) + (SELECT count(*) FROM audit_event) + (SELECT count(*) FROM sp_string) + (SELECT count(*) FROM sp_token) + (SELECT count(*) FROM sp_ref) + (SELECT count(*) FROM sp_date) + (SELECT count(*) FROM sp_geo) + (SELECT count(*) FROM sp_below)")
-    echo "import.floor: rows=$rows seconds=$s rows_per_s=$(awk -v r="$rows" -v s="$s" 'BEGIN { printf "%.0f", r / s }') ratio_vs_copy=$(awk -v a="$s" -v b="$copy_best" 'BEGIN { printf "%.1f", a / b }') table_rows=$n"
-    # per table: the \timing line after each "table X" marker
-    awk '/^table /{t=$2} /^Time: /{ if (t != "") { printf "import.floor.%s: seconds=%.3f\n", t, $2 / 1000; t = "" } }' <<<"$out"
-    # and the same resources in the layout DESIGN.md suggests (search values as columns and
-    # arrays of the resource's own row, GIN and GiST indexes; a history row per version; no
-    # audit): one row per resource and version instead of ~12
-    local lean_q="SELECT r.rtype, r.id, r.version, r.last_updated, r.deleted, r.content,
-          (SELECT array_agg(t.param || '|' || coalesce(t.system, '') || '|' || t.code) FROM sp_token t WHERE t.rtype = r.rtype AND t.id = r.id),
-          (SELECT min(x.norm) FROM sp_string x WHERE x.rtype = r.rtype AND x.id = r.id),
-          (SELECT array_agg(f.param || '|' || f.target_type || '/' || f.target_id) FROM sp_ref f WHERE f.rtype = r.rtype AND f.id = r.id),
-          (SELECT array_agg(b.anc) FROM sp_below b WHERE b.rtype = r.rtype AND b.id = r.id),
-          (SELECT g.geog FROM sp_geo g WHERE g.rtype = r.rtype AND g.id = r.id AND g.param = 'position' LIMIT 1)
-        FROM resource r"
-    lean_q=$(tr '\n' ' ' <<<"$lean_q")
-    psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy ($lean_q) TO '$work/floor.lean' (FORMAT binary)"
-    psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy (SELECT rtype, id, version, last_updated, content FROM resource_history ORDER BY seq) TO '$work/floor.lean.h' (FORMAT binary)"
-    psql -X -q -v ON_ERROR_STOP=1 "$floor_url" \
-        -c "CREATE TABLE lean (rtype text, id text, version int, last_updated timestamptz, deleted bool, content jsonb, tokens text[], name_norm text, refs text[], ancestors text[], position geography(Point, 4326), PRIMARY KEY (rtype, id))" \
-        -c "CREATE INDEX ON lean USING gin (tokens)" -c "CREATE INDEX ON lean (rtype, name_norm text_pattern_ops)" \
-        -c "CREATE INDEX ON lean USING gin (name_norm gin_trgm_ops)" -c "CREATE INDEX ON lean USING gin (refs)" \
-        -c "CREATE INDEX ON lean USING gin (ancestors)" -c "CREATE INDEX ON lean USING gist (position)" \
-        -c "CREATE INDEX ON lean (rtype, last_updated, id)" \
-        -c "CREATE TABLE lean_history (seq bigint GENERATED ALWAYS AS IDENTITY, rtype text, id text, version int, last_updated timestamptz, content jsonb, PRIMARY KEY (rtype, id, version))" \
-        -c "CREATE UNIQUE INDEX ON lean_history (seq)" -c "CREATE INDEX ON lean_history (rtype, seq)"
-    t0=$(now)
-    psql -X -q -v ON_ERROR_STOP=1 "$floor_url" -c "BEGIN" \
-        -c "\\copy lean FROM '$work/floor.lean' (FORMAT binary)" \
-        -c "\\copy lean_history (rtype, id, version, last_updated, content) FROM '$work/floor.lean.h' (FORMAT binary)" \
-        -c "COMMIT"
-    t1=$(now)
-    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-    echo "import.floor.lean: rows=$rows seconds=$s rows_per_s=$(awk -v r="$rows" -v s="$s" 'BEGIN { printf "%.0f", r / s }') ratio_vs_copy=$(awk -v a="$s" -v b="$copy_best" 'BEGIN { printf "%.1f", a / b }')"
-    psql -X -q "$url" -c "DROP DATABASE mahali_floor"
+    for h in 0 1; do
+        while IFS=: read -r t cols; do
+            psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy (SELECT $cols FROM $t WHERE abs(hashtext(id)) % 2 = $h) TO '$work/floor.$t.$h' (FORMAT binary)"
+        done <<<"$floor_tables"
+        psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy (SELECT * FROM ($(tr '\n' ' ' <<<"$lean_select")) x WHERE abs(hashtext(id)) % 2 = $h) TO '$work/floor.lean.$h' (FORMAT binary)"
+        psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy (SELECT rtype, id, version, last_updated, content FROM resource_history WHERE abs(hashtext(id)) % 2 = $h ORDER BY seq) TO '$work/floor.lean_history.$h' (FORMAT binary)"
+    done
+    u1=$(floor_db mahali_floor1)
+    u2=$(floor_db mahali_floor2)
+    floor_run floor "$floor_tables" "$u1" "$u2"
+    floor_run floor.lean "$lean_tables" "$u1" "$u2"
+    psql -X -q "$url" -c "DROP DATABASE mahali_floor1" -c "DROP DATABASE mahali_floor2"
     rm -f "$work"/floor.*
 }
 say "the floor: COPY of the rows the import wrote into an empty registry"
