@@ -12,11 +12,13 @@ const floor = parse(o.floor);
 const more = Object.fromEntries((o['floor-tables'] || '').split('\n').filter(Boolean)
   .map((l) => [l.split(':')[0].replace('import.', ''), parse(l)]));
 const tablesOf = (prefix) => Object.entries(more)
-  .filter(([k]) => k.startsWith(`${prefix}.`) && !k.endsWith('two_backends') && !(prefix === 'floor' && k.startsWith('floor.lean')))
+  .filter(([k]) => k.startsWith(`${prefix}.`) && !k.endsWith('two_backends') && !(prefix === 'floor' && /^floor\.(lean|json)/.test(k)))
   .map(([k, v]) => `${k.slice(prefix.length + 1)} ${v.seconds}`).join(', ');
 const floor2 = more['floor.two_backends'] || {};
 const lean = more['floor.lean'] || {};
 const lean2 = more['floor.lean.two_backends'] || {};
+const json1 = more['floor.json'] || {};
+const json2 = more['floor.json.two_backends'] || {};
 const goalRate = 20000;
 const goalRatio = 5;
 
@@ -32,6 +34,8 @@ t += row(`the floor: \`COPY\` of the ${floor.table_rows} table rows the import w
 t += row('the same floor on two backends at once (the rows halved by id)', floor2);
 t += row("the floor of DESIGN.md's suggested layout: the same resources and versions as one row each (search values as arrays and columns of that row, GIN/GiST; no audit), one backend", lean);
 t += row('the same on two backends at once', lean2);
+t += row("the resources' JSON alone: the same resources and versions into two tables without any index, one backend", json1);
+t += row('the same on two backends at once', json2);
 t += `| the same file again | ${rerun.rows} | ${rerun.seconds} | ${rerun.rows_per_s} | ${rerun.ratio_vs_copy} | unchanged ${rerun.unchanged}, updated ${rerun.updated} |\n\n`;
 t += `The floor, table by table (seconds, one backend): ${tablesOf('floor')}. The suggested layout: ${tablesOf('floor.lean')}.\n`;
 t += `The import took ${(first.seconds / floor.seconds).toFixed(2)}× the one-backend floor's time and ${(first.seconds / floor2.seconds).toFixed(2)}× the two-backend floor's.\n\n`;

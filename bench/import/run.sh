@@ -90,7 +90,9 @@ echo "$line1"
 # same time (the rows halved by id, as the importer uses two). Then the same resources and
 # versions in the layout DESIGN.md suggests (search values as columns and arrays of the
 # resource's own row, GIN and GiST indexes; a history row per version; no audit), also on one
-# and on two backends. No importer writing these rows can be faster than its floor.
+# and on two backends. And last the resources' JSON alone, current and history, in two tables
+# without any index: what keeping the resources and a version of each costs before anything is
+# searchable. No importer writing these rows can be faster than its floor.
 floor_tables="resource:rtype,id,version,last_updated,deleted,content
 resource_history:rtype,id,version,last_updated,method,status,content
 audit_event:at,actor,action,rtype,id,version,remote_addr
@@ -109,7 +111,11 @@ lean_select="SELECT r.rtype, r.id, r.version, r.last_updated, r.deleted, r.conte
  FROM resource r"
 lean_tables="lean:rtype,id,version,last_updated,deleted,content,tokens,name_norm,refs,ancestors,position
 lean_history:rtype,id,version,last_updated,content"
+json_tables="json_current:rtype,id,version,last_updated,content
+json_history:rtype,id,version,last_updated,content"
 lean_ddl=(
+    -c "CREATE TABLE json_current (rtype text, id text, version int, last_updated timestamptz, content jsonb)"
+    -c "CREATE TABLE json_history (rtype text, id text, version int, last_updated timestamptz, content jsonb)"
     -c "CREATE TABLE lean (rtype text, id text, version int, last_updated timestamptz, deleted bool, content jsonb, tokens text[], name_norm text, refs text[], ancestors text[], position geography(Point, 4326), PRIMARY KEY (rtype, id))"
     -c "CREATE INDEX ON lean USING gin (tokens)" -c "CREATE INDEX ON lean (rtype, name_norm text_pattern_ops)"
     -c "CREATE INDEX ON lean USING gin (name_norm gin_trgm_ops)" -c "CREATE INDEX ON lean USING gin (refs)"
@@ -169,11 +175,14 @@ floor() { # prints the import.floor* lines
         done <<<"$floor_tables"
         psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy (SELECT * FROM ($(tr '\n' ' ' <<<"$lean_select")) x WHERE abs(hashtext(id)) % 2 = $h) TO '$work/floor.lean.$h' (FORMAT binary)"
         psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy (SELECT rtype, id, version, last_updated, content FROM resource_history WHERE abs(hashtext(id)) % 2 = $h ORDER BY seq) TO '$work/floor.lean_history.$h' (FORMAT binary)"
+        cp "$work/floor.lean_history.$h" "$work/floor.json_history.$h"
+        psql -X -q -v ON_ERROR_STOP=1 "$url" -c "\\copy (SELECT rtype, id, version, last_updated, content FROM resource WHERE abs(hashtext(id)) % 2 = $h) TO '$work/floor.json_current.$h' (FORMAT binary)"
     done
     u1=$(floor_db mahali_floor1)
     u2=$(floor_db mahali_floor2)
     floor_run floor "$floor_tables" "$u1" "$u2"
     floor_run floor.lean "$lean_tables" "$u1" "$u2"
+    floor_run floor.json "$json_tables" "$u1" "$u2"
     psql -X -q "$url" -c "DROP DATABASE mahali_floor1" -c "DROP DATABASE mahali_floor2"
     rm -f "$work"/floor.*
 }
