@@ -165,6 +165,22 @@ void core_buf_str(core_buf *b, const char *s);
 void core_buf_json_str(core_buf *b, const char *s);
 void core_buf_printf(core_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The path of the element a walk over a document is at ("Location.position.latitude",
+ * "identifier[2].value"), grown on the way down and cut back on the way up; truncated, never
+ * overflowing, at CORE_PATH_CAP - 1 bytes. Zero-initialise. The add functions return the length
+ * before, for core_path_pop. */
+#define CORE_PATH_CAP 512
+typedef struct core_path {
+    char s[CORE_PATH_CAP];
+    size_t len;
+} core_path;
+size_t core_path_add(core_path *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** name, after a '.' unless the path is empty. */
+size_t core_path_push(core_path *p, const char *name);
+/** "[i]". */
+size_t core_path_index(core_path *p, size_t i);
+void core_path_pop(core_path *p, size_t old);
+
 /** strdup that aborts when memory is exhausted (like every allocation here). */
 char *core_strdup(const char *s);
 /** A new printf-formatted string (caller free()s it); aborts when memory is exhausted. */

@@ -189,3 +189,39 @@ core_buf_printf(core_buf *b, const char *fmt, ...)
         free(big);
     }
 }
+
+/* ---- element paths ------------------------------------------------------------------------ */
+
+size_t
+core_path_add(core_path *p, const char *fmt, ...)
+{
+    size_t old = p->len;
+    va_list ap;
+    int w;
+
+    va_start(ap, fmt);
+    w = vsnprintf(p->s + p->len, CORE_PATH_CAP - p->len, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        p->len += (size_t)w < CORE_PATH_CAP - p->len ? (size_t)w : CORE_PATH_CAP - 1 - p->len;
+    return old;
+}
+
+size_t
+core_path_push(core_path *p, const char *name)
+{
+    return core_path_add(p, p->len ? ".%s" : "%s", name);
+}
+
+size_t
+core_path_index(core_path *p, size_t i)
+{
+    return core_path_add(p, "[%zu]", i);
+}
+
+void
+core_path_pop(core_path *p, size_t old)
+{
+    p->len = old;
+    p->s[old] = '\0';
+}

@@ -40,7 +40,6 @@
 #define MAX_ISSUES 100
 #define MAX_LISTED 10 /* codes of a value set listed in a message */
 #define MAX_DEPTH  CORE_JSON_MAX_DEPTH
-#define PATH_CAP   512
 #define STRING_MAX 1048576 /* R4 string: "SHALL NOT exceed 1MB" */
 #define MCSD_SD    "https://profiles.ihe.net/ITI/mCSD/StructureDefinition/"
 #define MCSD_TYPES \
@@ -570,8 +569,7 @@ typedef struct issue {
 
 typedef struct vctx {
     const model *m;
-    char path[PATH_CAP]; /* FHIRPath of the element being checked */
-    size_t plen;
+    core_path path; /* FHIRPath of the element being checked */
     issue *issues;
     size_t n, cap;
     size_t omitted;
@@ -601,45 +599,8 @@ vreport(vctx *c, int status, core_issue code, const char *fmt, va_list ap)
     it = &c->issues[c->n++];
     it->status = status;
     it->code = code;
-    it->expr = core_strdup(c->path);
+    it->expr = core_strdup(c->path.s);
     it->msg = core_strdup(msg);
-}
-
-static size_t path_add(vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Append to the path (truncating at PATH_CAP); returns the old length for path_pop. */
-static size_t
-path_add(vctx *c, const char *fmt, ...)
-{
-    size_t old = c->plen;
-    va_list ap;
-    int w;
-
-    va_start(ap, fmt);
-    w = vsnprintf(c->path + c->plen, PATH_CAP - c->plen, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        c->plen += (size_t)w < PATH_CAP - c->plen ? (size_t)w : PATH_CAP - 1 - c->plen;
-    return old;
-}
-
-static size_t
-path_push(vctx *c, const char *name)
-{
-    return path_add(c, c->plen ? ".%s" : "%s", name);
-}
-
-static size_t
-path_index(vctx *c, size_t i)
-{
-    return path_add(c, "[%zu]", i);
-}
-
-static void
-path_pop(vctx *c, size_t old)
-{
-    c->plen = old;
-    c->path[old] = '\0';
 }
 
 static void report(vctx *c, int status, core_issue code, const char *fmt, ...)
@@ -661,12 +622,12 @@ report(vctx *c, int status, core_issue code, const char *fmt, ...)
 static void
 report_in(vctx *c, const char *child, int status, core_issue code, const char *fmt, ...)
 {
-    size_t old = path_push(c, child);
+    size_t old = core_path_push(&c->path, child);
     va_list ap;
     va_start(ap, fmt);
     vreport(c, status, code, fmt, ap);
     va_end(ap);
-    path_pop(c, old);
+    core_path_pop(&c->path, old);
 }
 
 /* Move the collected issues into err: the first 400 issue leads if there is one (so that the
@@ -1436,7 +1397,7 @@ check_primitive_slot(vctx *c, const vprop *p, const json_t *v, const json_t *com
     for (i = 0; i < n; i++) {
         const json_t *vi = i < nv ? json_array_get(v, i) : NULL;
         const json_t *ci = i < nc ? json_array_get(comp, i) : NULL;
-        size_t old = path_index(c, i);
+        size_t old = core_path_index(&c->path, i);
         if (vi && json_is_null(vi))
             vi = NULL;
         if (ci && json_is_null(ci))
@@ -1448,7 +1409,7 @@ check_primitive_slot(vctx *c, const vprop *p, const json_t *v, const json_t *com
             check_prim(c, p->type, name, p->vs, vi);
         if (ci)
             check_companion(c, name, ci);
-        path_pop(c, old);
+        core_path_pop(&c->path, old);
     }
 }
 
@@ -1495,9 +1456,9 @@ check_complex_slot(vctx *c, const vprop *p, const json_t *v)
         report(c, 400, CORE_ISSUE_STRUCTURE, "%s must have at most %d entries (got %zu)", name,
                p->el->max, n);
     for (i = 0; i < n; i++) {
-        size_t old = path_index(c, i);
+        size_t old = core_path_index(&c->path, i);
         check_node(c, p->type, name, json_array_get(v, i));
-        path_pop(c, old);
+        core_path_pop(&c->path, old);
     }
 }
 
@@ -1572,12 +1533,12 @@ check_object(vctx *c, const json_t *obj, const vtype *t, int is_resource)
         if (count[p->el->index]++ > 0 && p->el->choice)
             report_in(c, p->json, 400, CORE_ISSUE_STRUCTURE, "only one of %s and %s may be present",
                       first_expansion(obj, t, p), p->json);
-        old = path_push(c, p->json);
+        old = core_path_push(&c->path, p->json);
         if (p->type->kind == K_PRIMITIVE)
             check_primitive_slot(c, p, companion ? NULL : v, companion ? v : comp);
         else
             check_complex_slot(c, p, v);
-        path_pop(c, old);
+        core_path_pop(&c->path, old);
     }
     for (i = 0; i < t->nelems; i++) {
         if (t->elems[i].min > 0 && count[i] == 0)
@@ -1603,29 +1564,29 @@ check_resource(vctx *c, const json_t *obj, const vtype *expect)
     char q[64], got[72];
 
     if (!rt) {
-        if (c->plen == 0 && expect)
-            path_push(c, expect->name);
+        if (c->path.len == 0 && expect)
+            core_path_push(&c->path, expect->name);
         report_in(c, "resourceType", 400, CORE_ISSUE_STRUCTURE,
                   "missing required element \"resourceType\"");
         return;
     }
     if (!core_json_is_text(rt)) {
-        if (c->plen == 0 && expect)
-            path_push(c, expect->name);
+        if (c->path.len == 0 && expect)
+            core_path_push(&c->path, expect->name);
         report_in(c, "resourceType", 400, CORE_ISSUE_STRUCTURE,
                   "resourceType must be a string (got %s)", describe(got, rt));
         return;
     }
     t = find_type(c->m, json_string_value(rt));
     if (!t || t->kind != K_RESOURCE) {
-        if (c->plen == 0 && expect)
-            path_push(c, expect->name);
+        if (c->path.len == 0 && expect)
+            core_path_push(&c->path, expect->name);
         report_in(c, "resourceType", 400, CORE_ISSUE_STRUCTURE, "unknown resource type \"%s\"",
                   clip0(q, json_string_value(rt)));
         return;
     }
-    if (c->plen == 0)
-        path_push(c, expect ? expect->name : t->name);
+    if (c->path.len == 0)
+        core_path_push(&c->path, expect ? expect->name : t->name);
     if (expect && t != expect) {
         report_in(c, "resourceType", 400, CORE_ISSUE_INVALID,
                   "resourceType must be \"%s\" (got \"%s\")", expect->name, t->name);
@@ -1807,16 +1768,16 @@ check_boundary(vctx *c, const json_t *res, const mcsd_profile *pr)
         count++;
         if (pr->boundary != 1)
             continue;
-        old = path_push(c, "extension");
-        path_index(c, i);
+        old = core_path_push(&c->path, "extension");
+        core_path_index(&c->path, i);
         att = json_object_get(e, "valueAttachment");
         if (!json_is_object(att)) {
             report_in(c, "valueAttachment", 422, CORE_ISSUE_REQUIRED,
                       "the boundary extension must have a valueAttachment (profile %s)", pr->id);
-            path_pop(c, old);
+            core_path_pop(&c->path, old);
             continue;
         }
-        old2 = path_push(c, "valueAttachment");
+        old2 = core_path_push(&c->path, "valueAttachment");
         ct = json_object_get(att, "contentType");
         if (!ct)
             report_in(c, "contentType", 422, CORE_ISSUE_REQUIRED,
@@ -1830,8 +1791,8 @@ check_boundary(vctx *c, const json_t *res, const mcsd_profile *pr)
             report_in(c, "data", 422, CORE_ISSUE_REQUIRED,
                       "the boundary attachment must hold the GeoJSON inline in data (profile %s)",
                       pr->id);
-        path_pop(c, old2);
-        path_pop(c, old);
+        core_path_pop(&c->path, old2);
+        core_path_pop(&c->path, old);
     }
     if (pr->boundary == 2 && count > 1)
         report_in(c, "extension", 422, CORE_ISSUE_PROCESSING,
@@ -1854,8 +1815,8 @@ check_process_bundle(vctx *c, const json_t *res, const mcsd_profile *pr)
                   clip0(q, json_string_value(type)));
     json_array_foreach (entries, i, e) {
         const json_t *req = json_object_get(e, "request"), *m;
-        size_t old = path_push(c, "entry");
-        path_index(c, i);
+        size_t old = core_path_push(&c->path, "entry");
+        core_path_index(&c->path, i);
         if (!json_is_object(req)) {
             report_in(c, "request", 422, CORE_ISSUE_REQUIRED,
                       "each entry must have a request (profile %s)", pr->id);
@@ -1863,14 +1824,14 @@ check_process_bundle(vctx *c, const json_t *res, const mcsd_profile *pr)
             m = json_object_get(req, "method");
             if (core_json_is_text(m) && !text_is(m, "POST") && !text_is(m, "PUT") &&
                 !text_is(m, "DELETE")) {
-                size_t old2 = path_push(c, "request");
+                size_t old2 = core_path_push(&c->path, "request");
                 report_in(c, "method", 422, CORE_ISSUE_PROCESSING,
                           "request.method must be POST, PUT or DELETE (profile %s, got \"%s\")",
                           pr->id, clip0(q, json_string_value(m)));
-                path_pop(c, old2);
+                core_path_pop(&c->path, old2);
             }
         }
-        path_pop(c, old);
+        core_path_pop(&c->path, old);
     }
 }
 
@@ -1924,10 +1885,10 @@ check_profiles(vctx *c, const json_t *res, const vtype *t)
         if ((k = mcsd_find(id, strcspn(id, "|"))) < 0)
             continue;
         if (strcmp(mcsd[k].type, t->name) != 0) {
-            size_t old = path_add(c, ".meta.profile[%zu]", i);
+            size_t old = core_path_add(&c->path, ".meta.profile[%zu]", i);
             report(c, 422, CORE_ISSUE_PROCESSING, "profile %s applies to %s resources, not %s",
                    mcsd[k].id, mcsd[k].type, t->name);
-            path_pop(c, old);
+            core_path_pop(&c->path, old);
             continue;
         }
         for (; k >= 0; k = mcsd[k].parent ? mcsd_find(mcsd[k].parent, strlen(mcsd[k].parent)) : -1)

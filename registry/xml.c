@@ -18,7 +18,6 @@
 
 #define MODEL_PATH "registry/fhir_model.json"
 #define MAX_ELEMS  128 /* elements per type, as in validate.c */
-#define PATH_CAP   512
 #define FHIR_NS    "http://hl7.org/fhir"
 #define XHTML_NS   "http://www.w3.org/1999/xhtml"
 #define XSI_NS     "http://www.w3.org/2001/XMLSchema-instance"
@@ -276,42 +275,6 @@ model(core_err *err)
 
 /* ---- FHIRPath of the element at hand --------------------------------------------------------- */
 
-typedef struct fpath {
-    char s[PATH_CAP];
-    size_t len;
-} fpath;
-
-static size_t path_add(fpath *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Append (truncating at PATH_CAP); returns the old length for path_pop. */
-static size_t
-path_add(fpath *p, const char *fmt, ...)
-{
-    size_t old = p->len;
-    va_list ap;
-    int w;
-
-    va_start(ap, fmt);
-    w = vsnprintf(p->s + p->len, PATH_CAP - p->len, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        p->len += (size_t)w < PATH_CAP - p->len ? (size_t)w : PATH_CAP - 1 - p->len;
-    return old;
-}
-
-static size_t
-path_push(fpath *p, const char *name)
-{
-    return path_add(p, p->len ? ".%s" : "%s", name);
-}
-
-static void
-path_pop(fpath *p, size_t old)
-{
-    p->len = old;
-    p->s[old] = '\0';
-}
-
 /* Names and values quoted in messages are cut at byte counts; whatever such a cut splits
  * becomes '?', so messages stay UTF-8 (they end up in a JSON OperationOutcome). */
 static void
@@ -338,7 +301,7 @@ utf8_repair(char *s)
 
 /* The path as core_err keeps it (128 bytes), cut on a character boundary. */
 static const char *
-expr_of(char out[128], const fpath *p)
+expr_of(char out[128], const core_path *p)
 {
     core_strlcpy(out, p->s, 128);
     utf8_repair(out);
@@ -360,7 +323,7 @@ typedef struct rctx {
     core_err *err;
     item *items; /* a stack: each object being read owns a slice */
     size_t nitems, cap;
-    fpath path;
+    core_path path;
 } rctx;
 
 static int rfail(rctx *c, int line, core_issue code, const char *fmt, ...)
@@ -533,10 +496,10 @@ read_primitive(rctx *c, const core_xml_node *el, const xtype *t, json_t **v, jso
             text_error(c, ch, "a primitive element (its value goes in the value attribute)");
             goto fail;
         }
-        old = path_add(&c->path, ".extension[%zu]", n);
+        old = core_path_add(&c->path, ".extension[%zu]", n);
         if (strcmp(ch->ns, FHIR_NS) != 0 || strcmp(ch->local, "extension") != 0) {
-            path_pop(&c->path, old);
-            path_push(&c->path, ch->local);
+            core_path_pop(&c->path, old);
+            core_path_push(&c->path, ch->local);
             rfail(c, ch->line, CORE_ISSUE_STRUCTURE, "unknown element \"%.64s\"", ch->qname);
             goto fail;
         }
@@ -547,7 +510,7 @@ read_primitive(rctx *c, const core_xml_node *el, const xtype *t, json_t **v, jso
         rc = read_object(c, e, ch, c->m->extension, 0);
         if (jappend(c->err, ext, e) < 0 || rc < 0)
             goto fail;
-        path_pop(&c->path, old);
+        core_path_pop(&c->path, old);
         n++;
     }
     if (!value && !id && !ext)
@@ -801,7 +764,7 @@ gather(rctx *c, const core_xml_node *el, const xtype *t, int is_res)
         }
         p = child_prop(t, ch);
         if (!p || p->el->attr) {
-            size_t old = path_push(&c->path, ch->local);
+            size_t old = core_path_push(&c->path, ch->local);
             if (p)
                 return rfail(c, ch->line, CORE_ISSUE_STRUCTURE,
                              "\"%.64s\" must be an attribute, not an element", ch->local);
@@ -815,7 +778,7 @@ gather(rctx *c, const core_xml_node *el, const xtype *t, int is_res)
                              "\")",
                              ch->qname, ch->ns);
             rfail(c, ch->line, CORE_ISSUE_STRUCTURE, "unknown element \"%.64s\"", ch->local);
-            path_pop(&c->path, old);
+            core_path_pop(&c->path, old);
             return -1;
         }
         c->items[base + n].p = p;
@@ -846,7 +809,7 @@ read_group(rctx *c, json_t *obj, size_t from, size_t to)
     const xtype *t = first.p->type;
     json_t *vals = NULL, *comps = NULL, *arr = NULL;
     int anyv = 0, anyc = 0;
-    size_t k, old = path_push(&c->path, name);
+    size_t k, old = core_path_push(&c->path, name);
     char ck[160];
 
     for (k = from + 1; k < to; k++) {
@@ -861,14 +824,14 @@ read_group(rctx *c, json_t *obj, size_t from, size_t to)
     if (first.attr) {
         if (jset(c->err, obj, name, json_stringn(first.attr->value, first.attr->len)) < 0)
             return -1;
-        path_pop(&c->path, old);
+        core_path_pop(&c->path, old);
         return 0;
     }
     if (t->kind == X_PRIMITIVE && t->value == XV_XHTML) {
         json_t *v = read_div(c, first.node);
         if (!v || jset(c->err, obj, name, v) < 0)
             return -1;
-        path_pop(&c->path, old);
+        core_path_pop(&c->path, old);
         return 0;
     }
     if (t->kind == X_PRIMITIVE) {
@@ -883,7 +846,7 @@ read_group(rctx *c, json_t *obj, size_t from, size_t to)
             }
             if (comp && jset(c->err, obj, ck, comp) < 0)
                 return -1;
-            path_pop(&c->path, old);
+            core_path_pop(&c->path, old);
             return 0;
         }
         /* repeating: two arrays aligned with nulls (json.html#primitive) */
@@ -891,7 +854,7 @@ read_group(rctx *c, json_t *obj, size_t from, size_t to)
             goto oom;
         for (k = from; k < to; k++) {
             const core_xml_node *node = c->items[k].node;
-            size_t oi = path_add(&c->path, "[%zu]", k - from);
+            size_t oi = core_path_add(&c->path, "[%zu]", k - from);
             json_t *v, *comp;
             if (read_primitive(c, node, t, &v, &comp) < 0)
                 goto fail;
@@ -903,7 +866,7 @@ read_group(rctx *c, json_t *obj, size_t from, size_t to)
             }
             if (jappend(c->err, comps, comp ? comp : json_null()) < 0)
                 goto fail;
-            path_pop(&c->path, oi);
+            core_path_pop(&c->path, oi);
         }
         if (anyv && jset(c->err, obj, name, json_incref(vals)) < 0)
             goto fail;
@@ -911,14 +874,14 @@ read_group(rctx *c, json_t *obj, size_t from, size_t to)
             goto fail;
         json_decref(vals);
         json_decref(comps);
-        path_pop(&c->path, old);
+        core_path_pop(&c->path, old);
         return 0;
     }
     if (!e->repeats) {
         json_t *v = read_node(c, first.node, t);
         if (!v || jset(c->err, obj, name, v) < 0)
             return -1;
-        path_pop(&c->path, old);
+        core_path_pop(&c->path, old);
         return 0;
     }
     if (!(arr = json_array()))
@@ -926,13 +889,13 @@ read_group(rctx *c, json_t *obj, size_t from, size_t to)
     if (jset(c->err, obj, name, arr) < 0)
         return -1;
     for (k = from; k < to; k++) {
-        size_t oi = path_add(&c->path, "[%zu]", k - from);
+        size_t oi = core_path_add(&c->path, "[%zu]", k - from);
         json_t *v = read_node(c, c->items[k].node, t);
         if (!v || jappend(c->err, arr, v) < 0)
             return -1;
-        path_pop(&c->path, oi);
+        core_path_pop(&c->path, oi);
     }
-    path_pop(&c->path, old);
+    core_path_pop(&c->path, old);
     return 0;
 oom:
     oom(c->err);
@@ -985,7 +948,7 @@ read_resource(rctx *c, const core_xml_node *el)
         return NULL;
     }
     if (!old)
-        path_push(&c->path, t->name);
+        core_path_push(&c->path, t->name);
     if (!(obj = json_object()) || jset(c->err, obj, "resourceType", json_string(t->name)) < 0) {
         json_decref(obj);
         oom(c->err);
@@ -995,7 +958,7 @@ read_resource(rctx *c, const core_xml_node *el)
         json_decref(obj);
         return NULL;
     }
-    path_pop(&c->path, old);
+    core_path_pop(&c->path, old);
     return obj;
 }
 
@@ -1044,7 +1007,7 @@ typedef struct wctx {
     core_arena *a; /* scratch for checking narrative */
     slot *slots;   /* a stack: each object being written owns nelems of them */
     size_t nslots, cap;
-    fpath path;
+    core_path path;
 } wctx;
 
 static int wfail(wctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1158,7 +1121,7 @@ write_slot(wctx *c, const slot *s)
         for (i = 0; i < n; i++) {
             const json_t *vi = i < nv ? json_array_get(s->v, i) : NULL;
             const json_t *ci = i < nc ? json_array_get(s->comp, i) : NULL;
-            size_t old = path_add(&c->path, "[%zu]", i);
+            size_t old = core_path_add(&c->path, "[%zu]", i);
             if (json_is_null(vi))
                 vi = NULL;
             if (json_is_null(ci))
@@ -1167,7 +1130,7 @@ write_slot(wctx *c, const slot *s)
                 return wfail(c, "%s must not be null", p->name);
             if (write_element(c, p->name, NULL, ci, c->m->element, 0, vi, t) < 0)
                 return -1;
-            path_pop(&c->path, old);
+            core_path_pop(&c->path, old);
         }
         return 0;
     }
@@ -1176,7 +1139,7 @@ write_slot(wctx *c, const slot *s)
     n = p->el->repeats ? json_array_size(s->v) : 1;
     for (i = 0; i < n; i++) {
         const json_t *vi = p->el->repeats ? json_array_get(s->v, i) : s->v;
-        size_t old = p->el->repeats ? path_add(&c->path, "[%zu]", i) : c->path.len;
+        size_t old = p->el->repeats ? core_path_add(&c->path, "[%zu]", i) : c->path.len;
         if (t->kind == X_ANY_RESOURCE) {
             put(c, "<");
             put(c, p->name);
@@ -1189,7 +1152,7 @@ write_slot(wctx *c, const slot *s)
         } else if (write_element(c, p->name, NULL, vi, t, 0, NULL, NULL) < 0) {
             return -1;
         }
-        path_pop(&c->path, old);
+        core_path_pop(&c->path, old);
     }
     return 0;
 }
@@ -1293,12 +1256,12 @@ write_element(wctx *c,
         size_t old;
         if (!s.p || s.p->el->attr)
             continue;
-        old = path_push(&c->path, s.p->name);
+        old = core_path_push(&c->path, s.p->name);
         if (write_slot(c, &s) < 0) {
             c->nslots = base;
             return -1;
         }
-        path_pop(&c->path, old);
+        core_path_pop(&c->path, old);
     }
     put(c, "</");
     put(c, name);
@@ -1320,10 +1283,10 @@ write_resource(wctx *c, const json_t *obj, int root)
     if (!t || t->kind != X_RESOURCE)
         return wfail(c, "unknown resource type");
     if (root)
-        path_push(&c->path, t->name);
+        core_path_push(&c->path, t->name);
     rc = write_element(c, t->name, root ? " xmlns=\"" FHIR_NS "\"" : NULL, obj, t, 1, NULL, NULL);
     if (rc == 0)
-        path_pop(&c->path, old);
+        core_path_pop(&c->path, old);
     return rc;
 }
 
