@@ -326,19 +326,15 @@ apply_one(
     return rc;
 }
 
-/* COMMIT. The deferred integrity checks (sql/0002: references resolve, nothing deleted is
- * still referred to) fail there with the registry's own SQLSTATEs (class MH), which
- * core_db_run maps to 500: they reject this change, the database is fine. */
+/* COMMIT, after the deferred integrity checks (references resolve, nothing deleted is still
+ * referred to), whose refusals reg_check_deferred reports as the registry's (4xx: they reject
+ * this change, the database is fine). */
 static int
 commit(core_db *db, core_err *err)
 {
-    if (core_db_run(db, "COMMIT", err) == 0)
-        return 0;
-    if (strncmp(core_db_sqlstate(db), "MH", 2) == 0) {
-        core_err_clear(err);
-        return core_err_set(err, 422, CORE_ISSUE_BUSINESS_RULE, "%s", core_db_errmsg(db));
-    }
-    return -1;
+    if (reg_check_deferred(db, err) < 0)
+        return -1;
+    return core_db_run(db, "COMMIT", err);
 }
 
 static void
